@@ -1,0 +1,45 @@
+/**
+ * The whole configuration file: one section per component, validated once at start-up
+ * (`additionalProperties: false` everywhere: a misspelt key is an error, not a silent default).
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { KafkaConfigSchema } from '../lib/kafka.ts'
+import { ElasticsearchConfigSchema } from '../lib/elasticsearch.ts'
+import { loadConfig } from '../lib/config.ts'
+import { IngestConfigSchema } from '../ingest/config.ts'
+import { IndexerConfigSchema } from '../indexer/elasticsearch/config.ts'
+import { QueryApiConfigSchema } from '../query-api/config.ts'
+import * as ingest from '../ingest/run.ts'
+import * as indexer from '../indexer/elasticsearch/run.ts'
+import * as queryApi from '../query-api/run.ts'
+
+export const AppConfigSchema = Type.Object({
+  log: Type.Object({
+    /** pino level: `trace`, `debug`, `info`, `warn`, `error`. */
+    level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
+  }, { additionalProperties: false, default: {} }),
+  /** Directory for local state (API keys created by `run`, checkpoints by default). */
+  stateDir: Type.String({ default: './var', minLength: 1 }),
+  metrics: Type.Object({
+    /** Address of the Prometheus endpoint (`GET /metrics`). */
+    host: Type.String({ default: '127.0.0.1' }),
+    /** Port of the Prometheus endpoint; 0 picks a free one, -1 turns it off. */
+    port: Type.Integer({ default: 9464, minimum: -1, maximum: 65535 })
+  }, { additionalProperties: false, default: {} }),
+  kafka: KafkaConfigSchema,
+  elasticsearch: ElasticsearchConfigSchema,
+  ingest: IngestConfigSchema,
+  indexer: IndexerConfigSchema,
+  queryApi: QueryApiConfigSchema
+}, { additionalProperties: false })
+
+export type AppConfig = Static<typeof AppConfigSchema>
+
+/** Loads file + env, then lets each component check what a schema cannot (unknown source types, …). */
+export function loadAppConfig (file: string | undefined, env: Readonly<Record<string, string | undefined>>, overrides?: Record<string, unknown>): Readonly<AppConfig> {
+  const cfg = loadConfig(AppConfigSchema, { file, env, ...(overrides === undefined ? {} : { overrides }) })
+  ingest.validate(cfg.ingest)
+  indexer.validate(cfg.indexer)
+  queryApi.validate(cfg.queryApi)
+  return cfg
+}

@@ -1,0 +1,149 @@
+/**
+ * `auditline <command>`: the one entry point. The only module that reads `process.env` and argv.
+ */
+import { Command, Option } from 'commander'
+import { hostname } from 'node:os'
+import { createLogger, type Logger } from '../lib/log.ts'
+import { createRegistry, serveMetrics } from '../lib/metrics.ts'
+import { isAuditError } from '../lib/errors.ts'
+import type { Ctx } from '../lib/component.ts'
+import { createKey } from '../lib/apikey.ts'
+import { loadAppConfig, type AppConfig } from './config.ts'
+import { init, startCollect, startIndex, startServe, startAll } from './pipeline.ts'
+import { parseFile } from './parse-file.ts'
+import { SOURCES } from '../ingest/sources.ts'
+import { prepareRun } from './run-defaults.ts'
+
+const program = new Command()
+  .name('auditline')
+  .description('Access logging and audit trail pipeline: collectors → Kafka → anonymizer → indexer → Elasticsearch → query API')
+  .showHelpAfterError()
+
+const configOption = new Option('-c, --config <file>', 'configuration file (YAML or JSON); AUDITLINE_* variables override it')
+
+function load (opts: { config?: string }, overrides?: Record<string, unknown>): AppConfig {
+  return loadAppConfig(opts.config, process.env, overrides)
+}
+
+function makeCtx (cfg: AppConfig): Ctx & { stop: AbortController } {
+  const stop = new AbortController()
+  return { log: createLogger({ level: cfg.log.level }), signal: stop.signal, metrics: createRegistry(), stop }
+}
+
+/** Runs until SIGINT/SIGTERM, then closes in order (stop intake → flush → commit → disconnect). */
+async function serveUntilSignal (ctx: Ctx & { stop: AbortController }, cfg: AppConfig, close: () => Promise<void>): Promise<void> {
+  const metrics = cfg.metrics.port >= 0 ? await serveMetrics(ctx.metrics, cfg.metrics.host, cfg.metrics.port) : undefined
+  if (metrics !== undefined) ctx.log.info({ metrics: metrics.url }, 'Metrics endpoint ready.')
+  await new Promise<void>(resolve => {
+    const onSignal = (sig: string): void => {
+      ctx.log.info({ signal: sig }, 'Shutting down.')
+      resolve()
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+  ctx.stop.abort()
+  const timer = setTimeout(() => { ctx.log.error('Shutdown took longer than 10 s; exiting.'); process.exit(1) }, 10_000)
+  timer.unref()
+  await close()
+  await metrics?.close()
+}
+
+program.command('init')
+  .description('create the Kafka topics and Elasticsearch index templates (idempotent)')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    const res = await init(cfg, ctx)
+    process.stdout.write(JSON.stringify(res, null, 2) + '\n')
+  })
+
+program.command('collect')
+  .description('tail the configured log sources and produce their events to Kafka')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    const running = await startCollect(cfg, ctx)
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
+program.command('index')
+  .description('consume audit topics and index them into Elasticsearch')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    const running = await startIndex(cfg, ctx)
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
+program.command('serve')
+  .description('serve the query API')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    const running = await startServe(cfg, ctx)
+    ctx.log.info({ url: running.url }, 'Query API listening.')
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
+program.command('run')
+  .description('run every stage in one process; with no Kafka/Elasticsearch configured, starts the local stack (deploy/local)')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const base = load(opts)
+    const log = createLogger({ level: base.log.level })
+    const { cfg, apiKey, notes } = await prepareRun(base, log)
+    const ctx = { ...makeCtx(cfg), log }
+    const running = await startAll(cfg, ctx)
+    for (const n of notes) log.info(n)
+    process.stdout.write(`\nauditline is running.\n  Query API: ${running.url}/v1/events\n` +
+      (apiKey === undefined ? '' : `  API key (shown once, stored hashed in ${cfg.stateDir}/api-keys.json): ${apiKey}\n`) +
+      `  Try: curl -H 'Authorization: ApiKey <key>' '${running.url}/v1/events?size=5'\n\n`)
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
+program.command('parse')
+  .description('print the events a collector would produce from FILE as ECS JSON lines (stdout) and its dead letters with reasons (stderr), without Kafka')
+  .requiredOption('-s, --source <type>', `source type: ${Object.keys(SOURCES).join(', ')}`)
+  .option('-f, --format <format>', 'line format, where the source has several (sshd: syslog, journal, sshd-e)')
+  .option('--host <name>', 'collector host name for host.name and the stream id', hostname())
+  .option('--strict', 'exit with status 1 when any line became a dead letter')
+  .argument('<file>', 'log file to read')
+  .action(async (file: string, opts: { source: string, format?: string, host: string, strict?: boolean }) => {
+    const summary = await parseFile(file, opts.source, opts.format, opts.host, {
+      event: e => { process.stdout.write(JSON.stringify(e) + '\n') },
+      dead: d => { process.stderr.write(JSON.stringify({ deadletter: d }) + '\n') }
+    })
+    process.stderr.write(JSON.stringify({ summary }) + '\n')
+    if (opts.strict === true && summary.deadLetters > 0) process.exitCode = 1
+  })
+
+program.command('apikey')
+  .description('create an API key: prints the key once and the config entry holding only its hash')
+  .requiredOption('--role <role...>', 'roles: security, auditor, stats, admin')
+  .requiredOption('--owner <name>', 'who holds the key')
+  .option('--tenant <id>', 'tenant whose sites a stats key may read')
+  .action(async (opts: { role: string[], owner: string, tenant?: string }) => {
+    const k = await createKey()
+    const entry = { id: k.id, hash: k.hash, roles: opts.role, owner: opts.owner, ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }) }
+    process.stdout.write(`key: ${k.key}\nconfig entry (queryApi.apiKeys):\n${JSON.stringify(entry, null, 2)}\n`)
+  })
+
+function fail (err: unknown, log?: Logger): never {
+  if (isAuditError(err)) {
+    process.stderr.write(`auditline: ${err.code}: ${err.message}\n`)
+  } else {
+    (log ?? createLogger()).error({ err }, 'Unexpected failure.')
+    process.stderr.write(`auditline: ${(err as Error).message}\n`)
+  }
+  process.exit(isAuditError(err, 'AUD_ERR_CONFIG_INVALID') || isAuditError(err, 'AUD_ERR_CLI_USAGE') ? 2 : 1)
+}
+
+program.parseAsync(process.argv).then(
+  () => { if (process.exitCode === undefined) process.exit(0) },
+  err => { fail(err) }
+)

@@ -1,0 +1,105 @@
+/**
+ * Wires the stages from one validated config: each `start*` opens what its stage needs and returns a
+ * `close()` that stops intake, flushes, commits and disconnects, in that order.
+ */
+import type { Ctx, Running } from '../lib/component.ts'
+import { createKafka, createProducer, createConsumer, ensureTopics } from '../lib/kafka.ts'
+import { createEsClient, ensureTemplates } from '../lib/elasticsearch.ts'
+import { AuditError } from '../lib/errors.ts'
+import * as ingest from '../ingest/run.ts'
+import * as indexer from '../indexer/elasticsearch/run.ts'
+import * as queryApi from '../query-api/run.ts'
+import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
+import type { AppConfig } from './config.ts'
+
+function needKafka (cfg: AppConfig): void {
+  if (cfg.kafka.brokers.length === 0) throw new AuditError('AUD_ERR_CONFIG_INVALID', ['kafka.brokers is empty (set it in the config file or AUDITLINE_KAFKA__BROKERS)'])
+}
+
+function needEs (cfg: AppConfig): void {
+  if (cfg.elasticsearch.url === '') throw new AuditError('AUD_ERR_CONFIG_INVALID', ['elasticsearch.url is empty (set it in the config file or AUDITLINE_ELASTICSEARCH__URL)'])
+}
+
+/** Creates the topic catalog and the index templates. Idempotent. */
+export async function init (cfg: AppConfig, ctx: Ctx): Promise<{ created: string[], updated: string[], templates: string[] }> {
+  needKafka(cfg)
+  needEs(cfg)
+  const admin = createKafka(cfg.kafka, ctx.log).admin()
+  await admin.connect()
+  try {
+    const topics = await ensureTopics(admin, cfg.kafka)
+    const es = createEsClient(cfg.elasticsearch)
+    try {
+      const templates = await ensureTemplates(es, cfg.elasticsearch)
+      return { ...topics, templates }
+    } finally {
+      await es.close()
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+export async function startCollect (cfg: AppConfig, ctx: Ctx): Promise<ingest.IngestRunning> {
+  needKafka(cfg)
+  const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  await producer.connect()
+  const running = await ingest.start(cfg.ingest, { ...ctx, producer, topicPrefix: cfg.kafka.topicPrefix })
+  return {
+    drained: () => running.drained(),
+    async close () {
+      await running.close()
+      await producer.disconnect()
+    }
+  }
+}
+
+export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
+  needKafka(cfg)
+  needEs(cfg)
+  const kafka = createKafka(cfg.kafka, ctx.log)
+  const es = createEsClient(cfg.elasticsearch)
+  const running = await indexer.start(cfg.indexer, ctx, {
+    consumer: createConsumer(kafka, cfg.indexer.groupId),
+    producer: createProducer(kafka),
+    es,
+    topicPrefix: cfg.kafka.topicPrefix,
+    indexPrefix: cfg.elasticsearch.indexPrefix
+  })
+  return {
+    async close () {
+      await running.close()
+      await es.close()
+    }
+  }
+}
+
+export async function startServe (cfg: AppConfig, ctx: Ctx): Promise<queryApi.QueryApiRunning> {
+  needEs(cfg)
+  const es = createEsClient(cfg.elasticsearch)
+  const running = await queryApi.start(cfg.queryApi, ctx, { store: new ElasticsearchEventStore(es, cfg.elasticsearch.indexPrefix) })
+  return {
+    url: running.url,
+    async close () {
+      await running.close()
+      await es.close()
+    }
+  }
+}
+
+/** Every stage in this process, closed in pipeline order so that each drains into the next. */
+export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string, collect: ingest.IngestRunning, close: () => Promise<void> }> {
+  await init(cfg, ctx)
+  const api = await startServe(cfg, ctx)
+  const index = await startIndex(cfg, ctx)
+  const collect = await startCollect(cfg, ctx)
+  return {
+    url: api.url,
+    collect,
+    async close () {
+      await collect.close()
+      await index.close()
+      await api.close()
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Pure part of the indexer: a Kafka message → a bulk index operation, or a dead letter with the reason.
+ */
+import { assertEvent, verifyEventHash, type AuditEvent } from '../../lib/ecs.ts'
+import { indexName } from '../../lib/elasticsearch.ts'
+import { isAuditError } from '../../lib/errors.ts'
+import type { DeadLetter } from '../../lib/deadletter.ts'
+
+export interface KafkaPosition { topic: string, partition: number, offset: string }
+
+export type Decoded =
+  | { op: { index: string, id: string, doc: AuditEvent } }
+  | { dead: DeadLetter }
+
+export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPrefix: string, now: Date): Decoded {
+  const dead = (code: string, reason: string): Decoded => ({
+    dead: {
+      '@timestamp': now.toISOString(),
+      stage: 'index',
+      code,
+      reason,
+      source: { topic: pos.topic, partition: pos.partition, kafka_offset: pos.offset },
+      ...(value === null ? {} : { original: value.toString('utf8'), original_encoding: 'utf8', original_length: value.length })
+    }
+  })
+  if (value === null) return dead('AUD_ERR_INDEX_DECODE', 'message has no value')
+  let doc: unknown
+  try {
+    doc = JSON.parse(value.toString('utf8'))
+  } catch (err) {
+    return dead('AUD_ERR_INDEX_DECODE', `not JSON: ${(err as Error).message}`)
+  }
+  try {
+    assertEvent(doc)
+  } catch (err) {
+    if (isAuditError(err)) return dead(err.code, err.message)
+    throw err
+  }
+  const { ok, computed } = verifyEventHash(doc)
+  if (!ok) return dead('AUD_ERR_INDEX_HASH_MISMATCH', `event ${doc.event.id}: expected ${String(doc.event.hash)}, computed ${computed}`)
+  const indexed: AuditEvent = { ...doc, event: { ...doc.event, ingested: now.toISOString() } }
+  return { op: { index: indexName(indexPrefix, doc.auditline.class, doc['@timestamp']), id: doc.event.id, doc: indexed } }
+}
+
+/** Bulk item statuses worth retrying: the cluster was busy or broken, not the document. */
+export function isRetriableStatus (status: number): boolean {
+  return status === 429 || status >= 500
+}

@@ -1,0 +1,54 @@
+/**
+ * Starts one file collector per configured source, all sharing one idempotent producer.
+ */
+import { hostname } from 'node:os'
+import type { Producer } from 'kafkajs'
+import type { Ctx, Running } from '../lib/component.ts'
+import { topicName } from '../lib/topics.ts'
+import { validateConfig } from '../lib/config.ts'
+import { AuditError } from '../lib/errors.ts'
+import { IngestConfigSchema, type IngestConfig } from './config.ts'
+import { parserFor } from './sources.ts'
+import { startFileCollector, type RunningCollector } from './common/collector.ts'
+
+export function validate (raw: unknown): IngestConfig {
+  const cfg = validateConfig(IngestConfigSchema, raw)
+  const names = new Set<string>()
+  for (const s of cfg.sources) {
+    if (names.has(s.name)) throw new AuditError('AUD_ERR_CONFIG_INVALID', [`ingest.sources: duplicate source name ${s.name}`])
+    names.add(s.name)
+    parserFor(s.type, s.format) // throws on an unknown type or format
+  }
+  return cfg
+}
+
+export interface IngestRunning extends Running {
+  /** Resolves when every source has acknowledged everything written so far. */
+  drained (): Promise<void>
+}
+
+export async function start (cfg: IngestConfig, ctx: Ctx & { producer: Producer, topicPrefix: string }): Promise<IngestRunning> {
+  const host = cfg.host === '' ? hostname() : cfg.host
+  const running: RunningCollector[] = []
+  for (const s of cfg.sources) {
+    const { parser, topic } = parserFor(s.type, s.format)
+    running.push(await startFileCollector({
+      source: s.name,
+      host,
+      paths: s.paths,
+      parser,
+      checkpointDir: cfg.checkpointDir,
+      topic: topicName(ctx.topicPrefix, topic),
+      deadletterTopic: topicName(ctx.topicPrefix, 'deadletter'),
+      maxLineBytes: cfg.maxLineBytes,
+      batchLines: cfg.batchLines,
+      batchBytes: cfg.batchBytes,
+      pollMs: cfg.pollMs,
+      rotatedIdleMs: cfg.rotatedIdleMs
+    }, { log: ctx.log, producer: ctx.producer, metrics: ctx.metrics }))
+  }
+  return {
+    async close () { await Promise.all(running.map(r => r.close())) },
+    async drained () { await Promise.all(running.map(r => r.drained())) }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Kafka access goes through here: kafkajs (last release May 2024) stays behind this module, so that
+ * a replacement touches one file. Producers are idempotent with acks=all; consumers never auto-commit.
+ */
+import { Kafka, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig } from 'kafkajs'
+import { Type, type Static } from '@sinclair/typebox'
+import type { Logger } from './log.ts'
+import { TOPICS, topicName, type TopicKey } from './topics.ts'
+
+export const KafkaConfigSchema = Type.Object({
+  /** Bootstrap brokers, e.g. `["127.0.0.1:9092"]`. Empty means "no Kafka configured". */
+  brokers: Type.Array(Type.String({ minLength: 3 }), { default: [] }),
+  /** Client id reported to the brokers. Example: `auditline-web01`. */
+  clientId: Type.String({ default: 'auditline', minLength: 1 }),
+  /** Prefix for every topic name, e.g. `prod.` (tests use a random one per run). */
+  topicPrefix: Type.String({ default: '' }),
+  /** Replication factor for topics created by `auditline init` (3 in production). */
+  replicationFactor: Type.Integer({ default: 1, minimum: 1 }),
+  /** Milliseconds to wait for a broker connection. */
+  connectionTimeoutMs: Type.Integer({ default: 5000, minimum: 100 }),
+  /** Milliseconds a request may take before it is retried. */
+  requestTimeoutMs: Type.Integer({ default: 30000, minimum: 100 })
+}, { additionalProperties: false, default: {} })
+
+export type KafkaConfig = Static<typeof KafkaConfigSchema>
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug'
+}
+
+export function createKafka (cfg: KafkaConfig, log: Logger): Kafka {
+  const klog = log.child({ component: 'kafka' })
+  return new Kafka({
+    clientId: cfg.clientId,
+    brokers: [...cfg.brokers],
+    connectionTimeout: cfg.connectionTimeoutMs,
+    requestTimeout: cfg.requestTimeoutMs,
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...rest } = entry.log
+      klog[LEVELS[entry.level] ?? 'info']({ namespace: entry.namespace, ...rest }, message)
+    }
+  })
+}
+
+/** An idempotent producer: acks=all on every send, retries without duplicates. */
+export function createProducer (kafka: Kafka): Producer {
+  // kafkajs requires maxInFlightRequests ≤ 1 for an idempotent producer to keep ordering.
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+}
+
+export function createConsumer (kafka: Kafka, groupId: string, opts: { maxBytes?: number } = {}): Consumer {
+  return kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    maxBytes: opts.maxBytes ?? 8 * 1024 * 1024,
+    sessionTimeout: 30000,
+    heartbeatInterval: 3000
+  })
+}
+
+/**
+ * Creates missing topics of the catalog and re-applies retention configs of existing ones.
+ * Idempotent: safe to run on every start.
+ */
+export async function ensureTopics (admin: Admin, cfg: KafkaConfig, keys: readonly TopicKey[] = Object.keys(TOPICS) as TopicKey[]): Promise<{ created: string[], updated: string[] }> {
+  const existing = new Set(await admin.listTopics())
+  const wanted: ITopicConfig[] = keys.map(key => {
+    const spec = TOPICS[key]
+    const configEntries = Object.entries({ 'retention.ms': String(spec.retentionMs), ...spec.configs })
+      .map(([name, value]) => ({ name, value }))
+    return { topic: topicName(cfg.topicPrefix, key), numPartitions: spec.partitions, replicationFactor: cfg.replicationFactor, configEntries }
+  })
+  const missing = wanted.filter(t => !existing.has(t.topic))
+  const present = wanted.filter(t => existing.has(t.topic))
+  if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true })
+  if (present.length > 0) {
+    await admin.alterConfigs({
+      validateOnly: false,
+      // ResourceTypes.TOPIC = 2 in kafkajs.
+      resources: present.map(t => ({ type: 2, name: t.topic, configEntries: t.configEntries ?? [] }))
+    })
+  }
+  return { created: missing.map(t => t.topic), updated: present.map(t => t.topic) }
+}

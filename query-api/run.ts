@@ -1,0 +1,29 @@
+/**
+ * Starts the query API on its configured address.
+ */
+import type { Ctx, Running } from '../lib/component.ts'
+import { validateConfig } from '../lib/config.ts'
+import { buildApp } from './app.ts'
+import { QueryApiConfigSchema, type QueryApiConfig } from './config.ts'
+import type { EventStore } from './store/types.ts'
+
+export function validate (raw: unknown): QueryApiConfig {
+  return validateConfig(QueryApiConfigSchema, raw)
+}
+
+export interface QueryApiRunning extends Running {
+  /** Base URL the API listens on, e.g. `http://127.0.0.1:8080`. */
+  url: string
+}
+
+export async function start (cfg: QueryApiConfig, ctx: Ctx, deps: { store: EventStore }): Promise<QueryApiRunning> {
+  const app = buildApp(cfg, { store: deps.store, log: ctx.log })
+  await app.listen({ host: cfg.host, port: cfg.port })
+  const addr = app.server.address()
+  const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port
+  const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host
+  return {
+    url: `http://${host}:${port}`,
+    async close () { await app.close() }
+  }
+}
