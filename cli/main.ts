@@ -5,7 +5,7 @@ import { Command, Option } from 'commander'
 import { hostname } from 'node:os'
 import { createLogger, type Logger } from '../lib/log.ts'
 import { createRegistry, serveMetrics } from '../lib/metrics.ts'
-import { isAuditError } from '../lib/errors.ts'
+import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
 import { loadAppConfig, type AppConfig } from './config.ts'
@@ -111,13 +111,20 @@ program.command('parse')
   .requiredOption('-s, --source <type>', `source type: ${Object.keys(SOURCES).join(', ')}`)
   .option('-f, --format <format>', 'line format, where the source has several (sshd: syslog, journal, sshd-e)')
   .option('--host <name>', 'collector host name for host.name and the stream id', hostname())
+  .option('-o, --options <json>', 'source options as JSON, as under ingest.sources[].options', '{}')
   .option('--strict', 'exit with status 1 when any line became a dead letter')
   .argument('<file>', 'log file to read')
-  .action(async (file: string, opts: { source: string, format?: string, host: string, strict?: boolean }) => {
+  .action(async (file: string, opts: { source: string, format?: string, host: string, options: string, strict?: boolean }) => {
+    let options: Record<string, unknown>
+    try {
+      options = JSON.parse(opts.options) as Record<string, unknown>
+    } catch (err) {
+      throw new AuditError('AUD_ERR_CLI_USAGE', [`--options is not JSON: ${(err as Error).message}`])
+    }
     const summary = await parseFile(file, opts.source, opts.format, opts.host, {
       event: e => { process.stdout.write(JSON.stringify(e) + '\n') },
       dead: d => { process.stderr.write(JSON.stringify({ deadletter: d }) + '\n') }
-    })
+    }, options)
     process.stderr.write(JSON.stringify({ summary }) + '\n')
     if (opts.strict === true && summary.deadLetters > 0) process.exitCode = 1
   })

@@ -13,9 +13,9 @@ import type { DeadLetter } from '../lib/deadletter.ts'
 export interface ParseSummary { lines: number, events: number, deadLetters: number, skipped: number }
 
 export async function parseFile (file: string, type: string, format: string | undefined, host: string,
-  out: { event: (e: AuditEvent) => void, dead: (d: DeadLetter) => void }, maxLineBytes = 1048576): Promise<ParseSummary> {
+  out: { event: (e: AuditEvent) => void, dead: (d: DeadLetter) => void }, options: Readonly<Record<string, unknown>> = {}, maxLineBytes = 1048576): Promise<ParseSummary> {
   await stat(file) // a clear ENOENT before anything else
-  const { parser } = parserFor(type, format)
+  const { parser } = parserFor(type, format, options)
   // Read once to its end: an unterminated last line is a line too.
   const tailer = new Tailer({ paths: [file], maxLineBytes, emitUnterminated: true }, emptyCheckpoint())
   const summary: ParseSummary = { lines: 0, events: 0, deadLetters: 0, skipped: 0 }

@@ -13,7 +13,9 @@ export const SourceConfigSchema = Type.Object({
   /** Files to follow (each followed across rotation). Example: `["/var/log/auth.log"]`. */
   paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
   /** Line format, where a source has several. sshd: `syslog` (default), `journal`, `sshd-e`. */
-  format: Type.Optional(Type.String({ minLength: 1 }))
+  format: Type.Optional(Type.String({ minLength: 1 })),
+  /** Source-specific options, validated by the source's own schema (see the README's configuration reference). */
+  options: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
 }, { additionalProperties: false })
 
 export type SourceConfig = Static<typeof SourceConfigSchema>

@@ -17,7 +17,7 @@ export function validate (raw: unknown): IngestConfig {
   for (const s of cfg.sources) {
     if (names.has(s.name)) throw new AuditError('AUD_ERR_CONFIG_INVALID', [`ingest.sources: duplicate source name ${s.name}`])
     names.add(s.name)
-    parserFor(s.type, s.format) // throws on an unknown type or format
+    parserFor(s.type, s.format, s.options) // throws on an unknown type or format
   }
   return cfg
 }
@@ -31,7 +31,7 @@ export async function start (cfg: IngestConfig, ctx: Ctx & { producer: Producer,
   const host = cfg.host === '' ? hostname() : cfg.host
   const running: RunningCollector[] = []
   for (const s of cfg.sources) {
-    const { parser, topic } = parserFor(s.type, s.format)
+    const { parser, topic } = parserFor(s.type, s.format, s.options)
     running.push(await startFileCollector({
       source: s.name,
       host,

@@ -10,18 +10,19 @@ import { createSshdParser, type SshdFormat } from './sshd/parse.ts'
 interface SourceType {
   topic: TopicKey
   formats: readonly string[]
-  create: (format: string | undefined) => LineParser
+  /** Builds the parser; validates `options` (throw AUD_ERR_CONFIG_INVALID naming the option) without I/O. */
+  create: (format: string | undefined, options: Readonly<Record<string, unknown>>) => LineParser
 }
 
 export const SOURCES: Readonly<Record<SourceConfig['type'], SourceType>> = {
   sshd: { topic: 'sshd', formats: ['syslog', 'journal', 'sshd-e'], create: f => createSshdParser((f ?? 'syslog') as SshdFormat) }
 }
 
-export function parserFor (type: string, format?: string): { parser: LineParser, topic: TopicKey } {
+export function parserFor (type: string, format?: string, options: Readonly<Record<string, unknown>> = {}): { parser: LineParser, topic: TopicKey } {
   const s = (SOURCES as Record<string, SourceType | undefined>)[type]
   if (s === undefined) throw new AuditError('AUD_ERR_INGEST_SOURCE_UNKNOWN', [type, Object.keys(SOURCES).join(', ')])
   if (format !== undefined && !s.formats.includes(format)) {
     throw new AuditError('AUD_ERR_CONFIG_INVALID', [`source type ${type} has no format "${format}" (known: ${s.formats.join(', ')})`])
   }
-  return { parser: s.create(format), topic: s.topic }
+  return { parser: s.create(format, options), topic: s.topic }
 }

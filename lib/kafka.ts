@@ -2,7 +2,7 @@
  * Kafka access goes through here: kafkajs (last release May 2024) stays behind this module, so that
  * a replacement touches one file. Producers are idempotent with acks=all; consumers never auto-commit.
  */
-import { Kafka, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig } from 'kafkajs'
+import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig } from 'kafkajs'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Logger } from './log.ts'
 import { TOPICS, topicName, type TopicKey } from './topics.ts'
@@ -46,7 +46,7 @@ export function createKafka (cfg: KafkaConfig, log: Logger): Kafka {
 /** An idempotent producer: acks=all on every send, retries without duplicates. */
 export function createProducer (kafka: Kafka): Producer {
   // kafkajs requires maxInFlightRequests ≤ 1 for an idempotent producer to keep ordering.
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
 }
 
 export function createConsumer (kafka: Kafka, groupId: string, opts: { maxBytes?: number } = {}): Consumer {
