@@ -1,0 +1,18 @@
+/**
+ * `npm run bench -- <suite>`: throughput measured as ratios against a baseline run on the same input in the
+ * same process, so that figures compare across machines. Never part of `npm test`.
+ */
+import { benchIngest } from './ingest.ts'
+
+const suites: Record<string, (args: string[]) => Promise<void>> = {
+  ingest: benchIngest
+}
+
+const [name = 'ingest', ...rest] = process.argv.slice(2)
+const suite = suites[name]
+if (suite === undefined) {
+  process.stderr.write(`unknown bench suite "${name}" (known: ${Object.keys(suites).join(', ')})\n`)
+  process.exit(2)
+}
+await suite(rest)
+process.exit(0)
