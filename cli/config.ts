@@ -9,9 +9,11 @@ import { loadConfig } from '../lib/config.ts'
 import { IngestConfigSchema } from '../ingest/config.ts'
 import { IndexerConfigSchema } from '../indexer/elasticsearch/config.ts'
 import { QueryApiConfigSchema } from '../query-api/config.ts'
+import { PanelConfigSchema } from '../ingest/panel-http/config.ts'
 import * as ingest from '../ingest/run.ts'
 import * as indexer from '../indexer/elasticsearch/run.ts'
 import * as queryApi from '../query-api/run.ts'
+import * as panel from '../ingest/panel-http/run.ts'
 
 export const AppConfigSchema = Type.Object({
   log: Type.Object({
@@ -30,7 +32,9 @@ export const AppConfigSchema = Type.Object({
   elasticsearch: ElasticsearchConfigSchema,
   ingest: IngestConfigSchema,
   indexer: IndexerConfigSchema,
-  queryApi: QueryApiConfigSchema
+  queryApi: QueryApiConfigSchema,
+  /** Control-panel HTTP intake (docs/sources/panel-http.md). */
+  panel: PanelConfigSchema
 }, { additionalProperties: false })
 
 export type AppConfig = Static<typeof AppConfigSchema>
@@ -41,5 +45,6 @@ export function loadAppConfig (file: string | undefined, env: Readonly<Record<st
   ingest.validate(cfg.ingest)
   indexer.validate(cfg.indexer)
   queryApi.validate(cfg.queryApi)
+  panel.validate(cfg.panel)
   return cfg
 }

@@ -9,7 +9,7 @@ import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
 import { loadAppConfig, type AppConfig } from './config.ts'
-import { init, startCollect, startIndex, startServe, startAll } from './pipeline.ts'
+import { init, startCollect, startIndex, startServe, startAll, startPanelIntake } from './pipeline.ts'
 import { parseFile } from './parse-file.ts'
 import { SOURCES } from '../ingest/sources.ts'
 import { prepareRun } from './run-defaults.ts'
@@ -69,6 +69,17 @@ program.command('collect')
     await serveUntilSignal(ctx, cfg, () => running.close())
   })
 
+program.command('panel')
+  .description('serve the control-panel HTTP intake: change events POSTed by the panel go to Kafka (docs/sources/panel-http.md)')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    if (cfg.panel.clients.length === 0) throw new AuditError('AUD_ERR_CONFIG_INVALID', ['panel.clients is empty: no panel could authenticate (see docs/sources/panel-http.md, "Keys")'])
+    const ctx = makeCtx(cfg)
+    const running = await startPanelIntake(cfg, ctx)
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
 program.command('index')
   .description('consume audit topics and index them into Elasticsearch')
   .addOption(configOption)
@@ -102,7 +113,8 @@ program.command('run')
     for (const n of notes) log.info(n)
     process.stdout.write(`\nauditline is running.\n  Query API: ${running.url}/v1/events\n` +
       (apiKey === undefined ? '' : `  API key (shown once, stored hashed in ${cfg.stateDir}/api-keys.json): ${apiKey}\n`) +
-      `  Try: curl -H 'Authorization: ApiKey <key>' '${running.url}/v1/events?size=5'\n\n`)
+      `  Try: curl -H 'Authorization: ApiKey <key>' '${running.url}/v1/events?size=5'\n` +
+      (running.panel === undefined ? '' : `  Panel intake: ${running.panel.url}/v1/panel-events\n`) + '\n')
     await serveUntilSignal(ctx, cfg, () => running.close())
   })
 

@@ -9,6 +9,7 @@ import { AuditError } from '../lib/errors.ts'
 import * as ingest from '../ingest/run.ts'
 import * as indexer from '../indexer/elasticsearch/run.ts'
 import * as queryApi from '../query-api/run.ts'
+import * as panel from '../ingest/panel-http/run.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
 import type { AppConfig } from './config.ts'
 
@@ -54,6 +55,27 @@ export async function startCollect (cfg: AppConfig, ctx: Ctx): Promise<ingest.In
   }
 }
 
+/** The control-panel HTTP intake with its own idempotent producer (answers 202 only after acks=all). */
+export async function startPanelIntake (cfg: AppConfig, ctx: Ctx): Promise<panel.PanelRunning> {
+  needKafka(cfg)
+  const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  await producer.connect()
+  let running: panel.PanelRunning
+  try {
+    running = await panel.start(cfg.panel, { ...ctx, producer, topicPrefix: cfg.kafka.topicPrefix })
+  } catch (err) {
+    await producer.disconnect()
+    throw err
+  }
+  return {
+    url: running.url,
+    async close () {
+      await running.close()
+      await producer.disconnect()
+    }
+  }
+}
+
 export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   needKafka(cfg)
   needEs(cfg)
@@ -88,15 +110,19 @@ export async function startServe (cfg: AppConfig, ctx: Ctx): Promise<queryApi.Qu
 }
 
 /** Every stage in this process, closed in pipeline order so that each drains into the next. */
-export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string, collect: ingest.IngestRunning, close: () => Promise<void> }> {
+export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string, collect: ingest.IngestRunning, panel?: panel.PanelRunning, close: () => Promise<void> }> {
   await init(cfg, ctx)
   const api = await startServe(cfg, ctx)
   const index = await startIndex(cfg, ctx)
   const collect = await startCollect(cfg, ctx)
+  // The intake listens only when panel clients are configured: no open port that nobody may use.
+  const panelIntake = cfg.panel.clients.length > 0 ? await startPanelIntake(cfg, ctx) : undefined
   return {
     url: api.url,
     collect,
+    ...(panelIntake === undefined ? {} : { panel: panelIntake }),
     async close () {
+      await panelIntake?.close()
       await collect.close()
       await index.close()
       await api.close()

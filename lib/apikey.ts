@@ -2,7 +2,7 @@
  * API keys: `al_<id>.<secret>`. Only an scrypt hash of the whole key is stored (node:crypto, no
  * dependency); verification compares in constant time.
  */
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
 
 const N = 16384
 const R = 8
@@ -39,4 +39,36 @@ export async function createKey (): Promise<{ id: string, key: string, hash: str
   const id = randomBytes(6).toString('hex')
   const key = `al_${id}.${randomBytes(24).toString('base64url')}`
   return { id, key, hash: await hashKey(key) }
+}
+
+/** The key a request presents: `Authorization: ApiKey <key>` or `X-Api-Key: <key>`. */
+export function presentedKey (headers: Readonly<Record<string, string | string[] | undefined>>): string | undefined {
+  const auth = headers.authorization
+  if (typeof auth === 'string' && auth.startsWith('ApiKey ')) return auth.slice(7).trim()
+  const x = headers['x-api-key']
+  return typeof x === 'string' ? x : undefined
+}
+
+const VERIFIED_MS = 5 * 60_000
+/** Keys are few (one per holder or panel installation): the bound is only a guard. */
+const VERIFIED_MAX = 1024
+
+/**
+ * A verifier for stored keys: returns the entry a presented key belongs to, or undefined. A verified key
+ * is remembered by its SHA-256 for five minutes, so scrypt's cost is paid once per key, not per request.
+ */
+export function keyVerifier<T extends { id: string, hash: string }> (entries: readonly T[]): (key: string) => Promise<T | undefined> {
+  const byId = new Map(entries.map(e => [e.id, e]))
+  const verified = new Map<string, { entry: T, until: number }>()
+  return async key => {
+    const digest = createHash('sha256').update(key).digest('hex')
+    const hit = verified.get(digest)
+    if (hit !== undefined && hit.until > Date.now()) return hit.entry
+    const parsed = parseKey(key)
+    const stored = parsed === undefined ? undefined : byId.get(parsed.id)
+    if (stored === undefined || !await verifyKey(key, stored.hash)) return undefined
+    if (verified.size >= VERIFIED_MAX) verified.clear()
+    verified.set(digest, { entry: stored, until: Date.now() + VERIFIED_MS })
+    return stored
+  }
 }

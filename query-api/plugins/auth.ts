@@ -1,11 +1,9 @@
 /**
  * Authentication: every request carries an API key (`Authorization: ApiKey al_<id>.<secret>` or
- * `X-Api-Key`). Keys are stored as scrypt hashes only; a verified key is remembered (by its SHA-256)
- * for a few minutes so that scrypt's cost is paid once per key, not per request.
+ * `X-Api-Key`). Keys are stored as scrypt hashes only (lib/apikey.ts).
  */
-import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { parseKey, verifyKey } from '../../lib/apikey.ts'
+import { keyVerifier, presentedKey } from '../../lib/apikey.ts'
 import { AuditError } from '../../lib/errors.ts'
 import type { ApiKey, Role } from '../config.ts'
 
@@ -22,26 +20,13 @@ declare module 'fastify' {
   }
 }
 
-const CACHE_MS = 5 * 60_000
-
 export function authenticator (keys: readonly ApiKey[]): (req: FastifyRequest) => Promise<Principal> {
-  const byId = new Map(keys.map(k => [k.id, k]))
-  const verified = new Map<string, { principal: Principal, until: number }>()
+  const verify = keyVerifier(keys)
   return async function authenticate (req) {
-    const header = req.headers.authorization
-    const raw = typeof header === 'string' && header.startsWith('ApiKey ')
-      ? header.slice(7).trim()
-      : (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined)
-    if (raw === undefined) throw new AuditError('AUD_ERR_API_UNAUTHENTICATED')
-    const digest = createHash('sha256').update(raw).digest('hex')
-    const hit = verified.get(digest)
-    if (hit !== undefined && hit.until > Date.now()) return hit.principal
-    const parsed = parseKey(raw)
-    const stored = parsed === undefined ? undefined : byId.get(parsed.id)
-    if (stored === undefined || !await verifyKey(raw, stored.hash)) throw new AuditError('AUD_ERR_API_UNAUTHENTICATED')
-    const principal: Principal = { keyId: stored.id, owner: stored.owner, roles: stored.roles, ...(stored.tenant === undefined ? {} : { tenant: stored.tenant }) }
-    verified.set(digest, { principal, until: Date.now() + CACHE_MS })
-    return principal
+    const key = presentedKey(req.headers)
+    const stored = key === undefined ? undefined : await verify(key)
+    if (stored === undefined) throw new AuditError('AUD_ERR_API_UNAUTHENTICATED')
+    return { keyId: stored.id, owner: stored.owner, roles: stored.roles, ...(stored.tenant === undefined ? {} : { tenant: stored.tenant }) }
   }
 }
 
