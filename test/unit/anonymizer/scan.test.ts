@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import { rewriteIps, type IpMapper } from '../../../anonymizer/anonymize-ip/scan.ts'
 import { EpochKey } from '../../../anonymizer/anonymize-ip/epoch-key.ts'
 import { EpochMapper } from '../../../anonymizer/anonymize-ip/mapper.ts'
+import { anonymizeText, DEFAULT_SCRUB_PARAMS } from '../../../anonymizer/anonymize-ip/text.ts'
 
 /** Maps every IPv4 to 10.9.8.7 and every IPv6 to 2001:db8:ffff::7, so the expected text is obvious. */
 const fixed: IpMapper = {
@@ -75,5 +76,18 @@ describe('rewriteIps', () => {
     const hex = key.bytes.toString('hex')
     assert.ok(!JSON.stringify({ key }).includes(hex))
     assert.ok(!String(key).includes(hex))
+  })
+})
+
+describe('anonymizeText', () => {
+  const opts = { queryParams: new Set(DEFAULT_SCRUB_PARAMS) }
+  it('rewrites percent-escaped addresses in URLs', () => {
+    assert.equal(anonymizeText('/go?to=2001%3Adb8%3A%3A1&via=192%2E0%2E2%2E1', fixed, opts), '/go?to=2001:db8:ffff::7&via=10.9.8.7')
+  })
+  it('scrubs listed query parameters, case-insensitively, and keeps the others', () => {
+    assert.equal(anonymizeText('/login?Email=anna&lang=de&token=abc123&page=2', fixed, opts), '/login?Email=REDACTED&lang=de&token=REDACTED&page=2')
+  })
+  it('scrubs e-mail addresses anywhere, also percent-encoded', () => {
+    assert.equal(anonymizeText('"https://ref.example/?q=anna.k%40example.org" "mailto:bob@example.com"', fixed, opts), '"https://ref.example/?q=REDACTED" "mailto:REDACTED"')
   })
 })
