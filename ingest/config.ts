@@ -3,7 +3,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 
-export const SOURCE_TYPES = ['sshd'] as const
+export const SOURCE_TYPES = ['sshd', 'vsftpd', 'proftpd', 'pure-ftpd'] as const
 
 export const SourceConfigSchema = Type.Object({
   /** Unique name of the source on this host; part of the stream id and of the checkpoint file name. Example: `auth-log`. */

@@ -6,6 +6,7 @@ import { AuditError } from '../lib/errors.ts'
 import type { LineParser } from './common/parser.ts'
 import type { SourceConfig } from './config.ts'
 import { createSshdParser, type SshdFormat } from './sshd/parse.ts'
+import { createFtpParser, FTP_FORMATS } from './ftp/index.ts'
 
 interface SourceType {
   topic: TopicKey
@@ -15,7 +16,10 @@ interface SourceType {
 }
 
 export const SOURCES: Readonly<Record<SourceConfig['type'], SourceType>> = {
-  sshd: { topic: 'sshd', formats: ['syslog', 'journal', 'sshd-e'], create: f => createSshdParser((f ?? 'syslog') as SshdFormat) }
+  sshd: { topic: 'sshd', formats: ['syslog', 'journal', 'sshd-e'], create: f => createSshdParser((f ?? 'syslog') as SshdFormat) },
+  vsftpd: { topic: 'ftp', formats: FTP_FORMATS.vsftpd, create: (f, o) => createFtpParser('vsftpd', f, o) },
+  proftpd: { topic: 'ftp', formats: FTP_FORMATS.proftpd, create: (f, o) => createFtpParser('proftpd', f, o) },
+  'pure-ftpd': { topic: 'ftp', formats: FTP_FORMATS['pure-ftpd'], create: (f, o) => createFtpParser('pure-ftpd', f, o) }
 }
 
 export function parserFor (type: string, format?: string, options: Readonly<Record<string, unknown>> = {}): { parser: LineParser, topic: TopicKey } {

@@ -84,8 +84,9 @@ export const EVENT_MAPPINGS = {
     related: obj({ ip, user: kw, hosts: kw }),
     // invalid_user is a JSON boolean; a keyword field stores it as "true" (queries `ssh.invalid_user:true` work).
     ssh: obj({ method: kw, key_type: kw, fingerprint: kw, session_id: kw, invalid_user: kw, disconnect_code: long, disconnect_reason: kw, tty: kw, cwd: kw, sudo_error: kw }),
-    ftp: obj({ server: kw, session_id: kw, command: kw, transfer_mode: kw, direction: kw, bytes: long }),
-    db: obj({ system: kw, name: kw, statement: { type: 'text' }, operation: kw, object: kw, object_type: kw }),
+    // rename_ambiguous is a JSON boolean stored as keyword, like ssh.invalid_user.
+    ftp: obj({ server: kw, session_id: kw, command: kw, transfer_mode: kw, direction: kw, bytes: long, access_mode: kw, response_code: long, duration_s: long, transfer_status: kw, mode: kw, protocol: kw, rename_ambiguous: kw }),
+    db: obj({ system: kw, name: kw, statement: { type: 'text' }, operation: kw, object: kw, object_type: kw, privileges: kw, connection_id: kw, error_code: kw }),
     panel: obj({ actor_kind: kw, actor_id: kw, customer: kw, object_type: kw, object_id: kw, changed_fields: kw, ticket_id: kw, client: kw, change_id: kw, action: kw }),
     tags: kw,
     labels: { type: 'object', dynamic: false }
