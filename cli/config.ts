@@ -7,6 +7,7 @@ import { KafkaConfigSchema } from '../lib/kafka.ts'
 import { ElasticsearchConfigSchema } from '../lib/elasticsearch.ts'
 import { loadConfig } from '../lib/config.ts'
 import { IngestConfigSchema } from '../ingest/config.ts'
+import { AnonymizerConfigSchema } from '../anonymizer/config.ts'
 import { IndexerConfigSchema } from '../indexer/elasticsearch/config.ts'
 import { QueryApiConfigSchema } from '../query-api/config.ts'
 import { PanelConfigSchema } from '../ingest/panel-http/config.ts'
@@ -31,6 +32,7 @@ export const AppConfigSchema = Type.Object({
   kafka: KafkaConfigSchema,
   elasticsearch: ElasticsearchConfigSchema,
   ingest: IngestConfigSchema,
+  anonymizer: AnonymizerConfigSchema,
   indexer: IndexerConfigSchema,
   queryApi: QueryApiConfigSchema,
   /** Control-panel HTTP intake (docs/sources/panel-http.md). */

@@ -9,8 +9,9 @@ import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
 import { loadAppConfig, type AppConfig } from './config.ts'
-import { init, startCollect, startIndex, startServe, startAll, startPanelIntake } from './pipeline.ts'
+import { init, startCollect, startIndex, startServe, startAll, startPanelIntake, startAnonymize } from './pipeline.ts'
 import { parseFile } from './parse-file.ts'
+import { anonymizeStream, openInput } from './anonymize-file.ts'
 import { SOURCES } from '../ingest/sources.ts'
 import { prepareRun } from './run-defaults.ts'
 
@@ -90,6 +91,16 @@ program.command('index')
     await serveUntilSignal(ctx, cfg, () => running.close())
   })
 
+program.command('anonymize-stage')
+  .description('run the anonymizer stage: web.access.raw.v1 → web.access.anon.v1 (epoch keys in memory only)')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    const running = await startAnonymize(cfg, ctx)
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
 program.command('serve')
   .description('serve the query API')
   .addOption(configOption)
@@ -139,6 +150,16 @@ program.command('parse')
     }, options)
     process.stderr.write(JSON.stringify({ summary }) + '\n')
     if (opts.strict === true && summary.deadLetters > 0) process.exitCode = 1
+  })
+
+program.command('anonymize')
+  .description('write an anonymized copy of a web access log (every IP rewritten, personal query parameters and e-mail addresses scrubbed) to stdout, in its own format')
+  .addOption(configOption)
+  .argument('[file]', 'log file, or - for standard input', '-')
+  .action(async (file: string, opts: { config?: string }) => {
+    const cfg = load(opts)
+    const lines = await anonymizeStream(openInput(file), process.stdout, cfg.anonymizer)
+    process.stderr.write(JSON.stringify({ summary: { lines } }) + '\n')
   })
 
 program.command('apikey')

@@ -5,17 +5,17 @@
 import { stat } from 'node:fs/promises'
 import { emptyCheckpoint } from '../ingest/common/checkpoint.ts'
 import { Tailer } from '../ingest/common/tail.ts'
-import { processLine } from '../ingest/common/collector.ts'
-import { parserFor } from '../ingest/sources.ts'
+import { processLine, processLineToMessage } from '../ingest/common/collector.ts'
+import { handlerFor } from '../ingest/sources.ts'
 import type { AuditEvent } from '../lib/ecs.ts'
 import type { DeadLetter } from '../lib/deadletter.ts'
 
 export interface ParseSummary { lines: number, events: number, deadLetters: number, skipped: number }
 
 export async function parseFile (file: string, type: string, format: string | undefined, host: string,
-  out: { event: (e: AuditEvent) => void, dead: (d: DeadLetter) => void }, options: Readonly<Record<string, unknown>> = {}, maxLineBytes = 1048576): Promise<ParseSummary> {
+  out: { event: (e: AuditEvent | Record<string, unknown>) => void, dead: (d: DeadLetter) => void }, options: Readonly<Record<string, unknown>> = {}, maxLineBytes = 1048576): Promise<ParseSummary> {
   await stat(file) // a clear ENOENT before anything else
-  const { parser } = parserFor(type, format, options)
+  const handler = handlerFor(type, format, options)
   // Read once to its end: an unterminated last line is a line too.
   const tailer = new Tailer({ paths: [file], maxLineBytes, emitUnterminated: true }, emptyCheckpoint())
   const summary: ParseSummary = { lines: 0, events: 0, deadLetters: 0, skipped: 0 }
@@ -28,10 +28,16 @@ export async function parseFile (file: string, type: string, format: string | un
       const readAt = new Date()
       for (const line of lines) {
         summary.lines++
-        const r = processLine(line, parser, { host, source: type }, seq, readAt)
+        const pos = { host, source: type }
+        // Sources with their own records (web access) print those records, exactly as they would go to Kafka.
+        const r = handler.toMessage !== undefined
+          ? processLineToMessage(line, handler.toMessage, handler.restricted, pos, seq, readAt)
+          : processLine(line, handler.parser, pos, seq, readAt)
         if ('skip' in r) { summary.skipped++; continue }
         seq++
-        if ('event' in r) { summary.events++; out.event(r.event) } else { summary.deadLetters++; out.dead(r.dead) }
+        if ('dead' in r) { summary.deadLetters++; out.dead(r.dead); continue }
+        summary.events++
+        out.event('event' in r ? r.event : JSON.parse(r.message.value) as Record<string, unknown>)
       }
     }
   } finally {

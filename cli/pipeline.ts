@@ -10,6 +10,7 @@ import * as ingest from '../ingest/run.ts'
 import * as indexer from '../indexer/elasticsearch/run.ts'
 import * as queryApi from '../query-api/run.ts'
 import * as panel from '../ingest/panel-http/run.ts'
+import * as anonymizer from '../anonymizer/run.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
 import type { AppConfig } from './config.ts'
 
@@ -76,6 +77,17 @@ export async function startPanelIntake (cfg: AppConfig, ctx: Ctx): Promise<panel
   }
 }
 
+/** The anonymizer stage: raw web access → anonymized records. Its epoch keys live only in this process. */
+export async function startAnonymize (cfg: AppConfig, ctx: Ctx): Promise<Running> {
+  needKafka(cfg)
+  const kafka = createKafka(cfg.kafka, ctx.log)
+  return await anonymizer.start(cfg.anonymizer, ctx, {
+    consumer: createConsumer(kafka, cfg.anonymizer.groupId, { maxBytes: cfg.anonymizer.maxBytes }),
+    producer: createProducer(kafka),
+    topicPrefix: cfg.kafka.topicPrefix
+  })
+}
+
 export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   needKafka(cfg)
   needEs(cfg)
@@ -114,6 +126,7 @@ export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string
   await init(cfg, ctx)
   const api = await startServe(cfg, ctx)
   const index = await startIndex(cfg, ctx)
+  const anonymize = await startAnonymize(cfg, ctx)
   const collect = await startCollect(cfg, ctx)
   // The intake listens only when panel clients are configured: no open port that nobody may use.
   const panelIntake = cfg.panel.clients.length > 0 ? await startPanelIntake(cfg, ctx) : undefined
@@ -124,6 +137,7 @@ export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string
     async close () {
       await panelIntake?.close()
       await collect.close()
+      await anonymize.close()
       await index.close()
       await api.close()
     }

@@ -3,7 +3,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 
-export const SOURCE_TYPES = ['sshd', 'vsftpd', 'proftpd', 'pure-ftpd', 'mariadb-audit', 'postgresql'] as const
+export const SOURCE_TYPES = ['sshd', 'vsftpd', 'proftpd', 'pure-ftpd', 'mariadb-audit', 'postgresql', 'web-access'] as const
 
 export const SourceConfigSchema = Type.Object({
   /** Unique name of the source on this host; part of the stream id and of the checkpoint file name. Example: `auth-log`. */
@@ -12,7 +12,7 @@ export const SourceConfigSchema = Type.Object({
   type: Type.Union(SOURCE_TYPES.map(t => Type.Literal(t))),
   /** Files to follow (each followed across rotation). Example: `["/var/log/auth.log"]`. */
   paths: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-  /** Line format, where a source has several. sshd: `syslog` (default), `journal`, `sshd-e`. vsftpd: `native` (default), `xferlog`. proftpd: `extended` (default), `syslog`, `xferlog`. pure-ftpd: `syslog` (default), `stats`, `xferlog`. mariadb-audit: `file` (default). postgresql: `stderr` (default), `csvlog`, `jsonlog`. */
+  /** Line format, where a source has several. sshd: `syslog` (default), `journal`, `sshd-e`. vsftpd: `native` (default), `xferlog`. proftpd: `extended` (default), `syslog`, `xferlog`. pure-ftpd: `syslog` (default), `stats`, `xferlog`. mariadb-audit: `file` (default). postgresql: `stderr` (default), `csvlog`, `jsonlog`. web-access: `combined` (default), `vhost_combined`, `custom` (with `options.logFormat`). */
   format: Type.Optional(Type.String({ minLength: 1 })),
   /** Source-specific options, validated by the source's own schema (see the README's configuration reference). */
   options: Type.Optional(Type.Record(Type.String(), Type.Unknown()))

@@ -8,7 +8,7 @@ import { topicName } from '../lib/topics.ts'
 import { validateConfig } from '../lib/config.ts'
 import { AuditError } from '../lib/errors.ts'
 import { IngestConfigSchema, type IngestConfig } from './config.ts'
-import { parserFor } from './sources.ts'
+import { handlerFor } from './sources.ts'
 import { startFileCollector, type RunningCollector } from './common/collector.ts'
 
 export function validate (raw: unknown): IngestConfig {
@@ -17,7 +17,7 @@ export function validate (raw: unknown): IngestConfig {
   for (const s of cfg.sources) {
     if (names.has(s.name)) throw new AuditError('AUD_ERR_CONFIG_INVALID', [`ingest.sources: duplicate source name ${s.name}`])
     names.add(s.name)
-    parserFor(s.type, s.format, s.options) // throws on an unknown type or format
+    handlerFor(s.type, s.format, s.options) // throws on an unknown type, format or option
   }
   return cfg
 }
@@ -31,12 +31,12 @@ export async function start (cfg: IngestConfig, ctx: Ctx & { producer: Producer,
   const host = cfg.host === '' ? hostname() : cfg.host
   const running: RunningCollector[] = []
   for (const s of cfg.sources) {
-    const { parser, topic } = parserFor(s.type, s.format, s.options)
+    const { topic, ...handler } = handlerFor(s.type, s.format, s.options)
     running.push(await startFileCollector({
+      ...handler,
       source: s.name,
       host,
       paths: s.paths,
-      parser,
       checkpointDir: cfg.checkpointDir,
       topic: topicName(ctx.topicPrefix, topic),
       deadletterTopic: topicName(ctx.topicPrefix, 'deadletter'),

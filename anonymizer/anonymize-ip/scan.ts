@@ -18,9 +18,12 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57
 const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
 const isAlnum = (c: number): boolean => isHex(c) || (c >= 103 && c <= 122) || (c >= 71 && c <= 90)
 
-/** Quick reject: a string without a digit holds no address. */
+/** Quick reject: a string with neither a digit nor a colon holds no address (`abcd::ef` has no digit). */
 function mayHoldIp (s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (isDigit(s.charCodeAt(i))) return true
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (isDigit(c) || c === 58) return true
+  }
   return false
 }
 

@@ -18,11 +18,31 @@ import { Tailer, type TailLine } from './tail.ts'
 import type { LineParser } from './parser.ts'
 import { finalizeEvent, streamId, type Position } from './finalize.ts'
 
-export interface FileCollectorOptions {
+/** A Kafka message one line became. */
+export interface LineMessage { key: string, value: string, headers?: Record<string, string> }
+
+/**
+ * A source's own last step from a line (valid UTF-8, not blank) to its Kafka message, used instead of
+ * `parser` + finalizeEvent + the stream key by sources whose records are not audit events (web access:
+ * its own record schema, keyed by client IP so that one client always lands on one partition).
+ * Pure; `error` (or a throw) makes the line a dead letter with that reason.
+ */
+export type ToMessage = (text: string, pos: Position, sequence: number, readAt: Date) => { message: LineMessage } | { error: string } | { skip: true }
+
+/** How lines become messages: audit events through a parser (the default), or a source's own `toMessage`. */
+export type LineHandler =
+  | { parser: LineParser, toMessage?: undefined, restricted?: undefined }
+  | {
+    toMessage: ToMessage
+    parser?: undefined
+    /** The lines hold restricted data (visitor IPs): dead letters keep reason, position and length, not the line. */
+    restricted: boolean
+  }
+
+export type FileCollectorOptions = LineHandler & {
   source: string
   host: string
   paths: readonly string[]
-  parser: LineParser
   checkpointDir: string
   topic: string
   deadletterTopic: string
@@ -42,10 +62,12 @@ export interface CollectorIo {
 /** One line's outcome: an event, a dead letter, or nothing (skipped). Pure apart from the clock. */
 export type LineOutcome = { event: AuditEvent } | { dead: DeadLetter } | { skip: true }
 
-export function processLine (line: TailLine, parser: LineParser, pos: Omit<Position, 'fileKey' | 'generation' | 'offset' | 'path'>, sequence: number, readAt: Date): LineOutcome {
-  const stream = streamId(pos.host, pos.source)
-  const where = { stream, path: line.path, file_key: line.fileKey, generation: line.generation, offset: line.offset }
-  const dead = (code: string, reason: string): LineOutcome => {
+type LinePos = Omit<Position, 'fileKey' | 'generation' | 'offset' | 'path'>
+
+/** Dead-letter builder for one line; `withOriginal: false` for restricted data (the line stays only in its file). */
+function deadLetters (line: TailLine, pos: LinePos, sequence: number, readAt: Date, withOriginal: boolean): (code: string, reason: string) => { dead: DeadLetter } {
+  const where = { stream: streamId(pos.host, pos.source), path: line.path, file_key: line.fileKey, generation: line.generation, offset: line.offset }
+  return (code, reason) => {
     const utf8 = isUtf8(line.bytes)
     return {
       dead: {
@@ -55,16 +77,25 @@ export function processLine (line: TailLine, parser: LineParser, pos: Omit<Posit
         reason,
         source: where,
         sequence,
-        original: line.bytes.toString(utf8 ? 'utf8' : 'base64'),
-        original_encoding: utf8 ? 'utf8' : 'base64',
+        ...(withOriginal ? { original: line.bytes.toString(utf8 ? 'utf8' : 'base64'), original_encoding: utf8 ? 'utf8' as const : 'base64' as const } : {}),
         original_length: line.length
       }
     }
   }
+}
+
+/** Checks every source shares: cut lines and invalid UTF-8 become dead letters, blank lines are skipped. */
+function lineText (line: TailLine, dead: (code: string, reason: string) => { dead: DeadLetter }): string | { dead: DeadLetter } | { skip: true } {
   if (line.truncated) return dead('AUD_ERR_INGEST_LINE_TOO_LONG', `line of ${line.length} bytes is longer than the maximum`)
   if (!isUtf8(line.bytes)) return dead('AUD_ERR_INGEST_PARSE', 'line is not valid UTF-8')
   const text = line.bytes.toString('utf8')
-  if (text.trim() === '') return { skip: true }
+  return text.trim() === '' ? { skip: true } : text
+}
+
+export function processLine (line: TailLine, parser: LineParser, pos: LinePos, sequence: number, readAt: Date): LineOutcome {
+  const dead = deadLetters(line, pos, sequence, readAt, true)
+  const text = lineText(line, dead)
+  if (typeof text !== 'string') return text
   let result
   try {
     result = parser.parse(text, { path: line.path, offset: line.offset, readAt })
@@ -81,6 +112,20 @@ export function processLine (line: TailLine, parser: LineParser, pos: Omit<Posit
     if (isAuditError(err)) return dead(err.code, err.message)
     throw err
   }
+}
+
+/** One line through a source's own `toMessage` (see ToMessage): a message, a dead letter, or nothing. */
+export function processLineToMessage (line: TailLine, toMessage: ToMessage, restricted: boolean, pos: LinePos, sequence: number, readAt: Date): { message: LineMessage } | { dead: DeadLetter } | { skip: true } {
+  const dead = deadLetters(line, pos, sequence, readAt, !restricted)
+  const text = lineText(line, dead)
+  if (typeof text !== 'string') return text
+  let out
+  try {
+    out = toMessage(text, { ...pos, fileKey: line.fileKey, generation: line.generation, offset: line.offset, path: line.path }, sequence, readAt)
+  } catch (err) {
+    return isAuditError(err) ? dead(err.code, err.message) : dead('AUD_ERR_INGEST_PARSE', `parser failed: ${(err as Error).message}`)
+  }
+  return 'error' in out ? dead('AUD_ERR_INGEST_PARSE', out.error) : out
 }
 
 interface Metrics {
@@ -153,11 +198,16 @@ export async function startFileCollector (opts: FileCollectorOptions, io: Collec
       const dead: Message[] = []
       let seq = nextSequence
       for (const line of lines) {
-        const out = processLine(line, opts.parser, { host: opts.host, source: opts.source }, seq, readAt)
+        const pos = { host: opts.host, source: opts.source }
+        const out = opts.toMessage === undefined
+          ? processLine(line, opts.parser, pos, seq, readAt)
+          : processLineToMessage(line, opts.toMessage, opts.restricted, pos, seq, readAt)
         if ('skip' in out) continue
         seq++
         if ('event' in out) {
           events.push({ key: stream, value: JSON.stringify(out.event), headers: { 'auditline-schema': '1' } })
+        } else if ('message' in out) {
+          events.push(out.message)
         } else {
           dead.push({ key: stream, value: JSON.stringify(out.dead) })
           m.dead.inc({ source: opts.source, code: out.dead.code })

@@ -30,7 +30,8 @@ const cases: Array<[string, string, string]> = [
   ['ipv6-literal name', '2001-db8--1.ipv6-literal.net', '2001-db8-ffff--7.ipv6-literal.net'],
   ['address at the start and end of the text', '192.0.2.1', '10.9.8.7'],
   ['IPv6 at the end of a sentence', 'came from 2001:db8::5.', 'came from 2001:db8:ffff::7.'],
-  ['remote user that is an address', 'user=198.51.100.200', 'user=10.9.8.7']
+  ['remote user that is an address', 'user=198.51.100.200', 'user=10.9.8.7'],
+  ['IPv6 without any decimal digit', 'from abcd::ef', 'from 2001:db8:ffff::7']
 ]
 
 const untouched: Array<[string, string]> = [
