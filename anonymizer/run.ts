@@ -11,6 +11,7 @@ import type { Ctx, Running } from '../lib/component.ts'
 import { sleep, backoff } from '../lib/component.ts'
 import { validateConfig } from '../lib/config.ts'
 import { topicName } from '../lib/topics.ts'
+import { chunkTopicMessages, type TopicMessages } from '../lib/kafka.ts'
 import type { DeadLetter } from '../lib/deadletter.ts'
 import { isAuditError } from '../lib/errors.ts'
 import { assertWebAccessRecord } from '../ingest/web-access/record.ts'
@@ -70,15 +71,17 @@ export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: 
   const deadTopic = topicName(deps.topicPrefix, 'deadletter')
   const timer = setInterval(() => { anon.ring.expire(); epochs.set(anon.ring.liveEpochs.length) }, Math.min(60_000, Math.max(1000, cfg.graceMs)))
 
-  async function sendAcked (topicMessages: Array<{ topic: string, messages: Message[] }>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await deps.producer.sendBatch({ topicMessages, acks: -1 })
-        return
-      } catch (err) {
-        if (stop.signal.aborted) throw err
-        log.warn({ err, attempt }, 'Kafka did not acknowledge anonymized records; retrying.')
-        await sleep(backoff(attempt), stop.signal)
+  async function sendAcked (topicMessages: TopicMessages[]): Promise<void> {
+    for (const chunk of chunkTopicMessages(topicMessages)) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await deps.producer.sendBatch({ topicMessages: chunk, acks: -1 })
+          break
+        } catch (err) {
+          if (stop.signal.aborted) throw err
+          log.warn({ err, attempt }, 'Kafka did not acknowledge anonymized records; retrying.')
+          await sleep(backoff(attempt), stop.signal)
+        }
       }
     }
   }

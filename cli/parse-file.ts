@@ -13,7 +13,7 @@ import type { DeadLetter } from '../lib/deadletter.ts'
 export interface ParseSummary { lines: number, events: number, deadLetters: number, skipped: number }
 
 export async function parseFile (file: string, type: string, format: string | undefined, host: string,
-  out: { event: (e: AuditEvent | Record<string, unknown>) => void, dead: (d: DeadLetter) => void }, options: Readonly<Record<string, unknown>> = {}, maxLineBytes = 1048576): Promise<ParseSummary> {
+  out: { event: (e: AuditEvent | Record<string, unknown>) => void, dead: (d: DeadLetter) => void }, options: Readonly<Record<string, unknown>> = {}, maxLineBytes = 65536): Promise<ParseSummary> {
   await stat(file) // a clear ENOENT before anything else
   const handler = handlerFor(type, format, options)
   // Read once to its end: an unterminated last line is a line too.

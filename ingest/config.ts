@@ -25,8 +25,11 @@ export const IngestConfigSchema = Type.Object({
   checkpointDir: Type.String({ default: './var/checkpoints', minLength: 1 }),
   /** Name of this collector host in `host.name` and stream ids; the machine's host name when empty. */
   host: Type.String({ default: '' }),
-  /** Longer lines go to the dead-letter topic, cut to this many bytes. */
-  maxLineBytes: Type.Integer({ default: 1048576, minimum: 1024 }),
+  /**
+   * Longer lines go to the dead-letter topic, cut to this many bytes. At most 512 KiB: the dead letter (and the
+   * event) must fit in one Kafka message (`message.max.bytes`, 1 MB by default). Example: `65536`.
+   */
+  maxLineBytes: Type.Integer({ default: 65536, minimum: 1024, maximum: 524288 }),
   /** Lines per Kafka batch (bounds memory together with `batchBytes`). */
   batchLines: Type.Integer({ default: 1000, minimum: 1 }),
   /** Bytes per Kafka batch. */

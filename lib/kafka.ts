@@ -2,7 +2,7 @@
  * Kafka access goes through here: kafkajs (last release May 2024) stays behind this module, so that
  * a replacement touches one file. Producers are idempotent with acks=all; consumers never auto-commit.
  */
-import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig } from 'kafkajs'
+import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig, type Message } from 'kafkajs'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Logger } from './log.ts'
 import { TOPICS, topicName, type TopicKey } from './topics.ts'
@@ -82,4 +82,35 @@ export async function ensureTopics (admin: Admin, cfg: KafkaConfig, keys: readon
     })
   }
   return { created: missing.map(t => t.topic), updated: present.map(t => t.topic) }
+}
+
+/**
+ * Kafka refuses a record batch larger than the broker's `message.max.bytes` (1 MB by default) with a
+ * non-retriable error: a collector or stage that sends everything it read at once would retry such a batch
+ * forever. Requests are therefore cut into chunks of at most `maxBytes` of keys and values, in order.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 768 * 1024
+
+export interface TopicMessages { topic: string, messages: Message[] }
+
+export function chunkTopicMessages (topicMessages: readonly TopicMessages[], maxBytes = DEFAULT_MAX_REQUEST_BYTES): TopicMessages[][] {
+  const chunks: TopicMessages[][] = []
+  let current: TopicMessages[] = []
+  let size = 0
+  const push = (topic: string, m: Message): void => {
+    const n = sizeOf(m.value) + sizeOf(m.key) + 64
+    if (size + n > maxBytes && size > 0) { chunks.push(current); current = []; size = 0 }
+    let tm = current[current.length - 1]
+    if (tm === undefined || tm.topic !== topic) { tm = { topic, messages: [] }; current.push(tm) }
+    tm.messages.push(m)
+    size += n
+  }
+  for (const tm of topicMessages) for (const m of tm.messages) push(tm.topic, m)
+  if (size > 0) chunks.push(current)
+  return chunks
+}
+
+function sizeOf (v: Message['value'] | Message['key']): number {
+  if (v === null || v === undefined) return 0
+  return typeof v === 'string' ? Buffer.byteLength(v) : v.length
 }

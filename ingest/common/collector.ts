@@ -10,6 +10,7 @@ import type { Producer, Message } from 'kafkajs'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../../lib/log.ts'
 import { sleep, backoff } from '../../lib/component.ts'
+import { chunkTopicMessages } from '../../lib/kafka.ts'
 import { AuditError, isAuditError } from '../../lib/errors.ts'
 import type { DeadLetter } from '../../lib/deadletter.ts'
 import type { AuditEvent } from '../../lib/ecs.ts'
@@ -168,18 +169,22 @@ export async function startFileCollector (opts: FileCollectorOptions, io: Collec
     const topicMessages = []
     if (messages.events.length > 0) topicMessages.push({ topic: opts.topic, messages: messages.events })
     if (messages.dead.length > 0) topicMessages.push({ topic: opts.deadletterTopic, messages: messages.dead })
-    if (topicMessages.length === 0) return true
-    for (let attempt = 0; !stop.signal.aborted; attempt++) {
-      try {
-        await io.producer.sendBatch({ topicMessages, acks: -1 })
-        return true
-      } catch (err) {
-        const e = new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.events.length + messages.dead.length, opts.topic, err], { cause: err })
-        log.warn({ error_code: e.code, err: e, attempt }, 'Kafka did not acknowledge a batch; reading paused, retrying.')
-        await sleep(backoff(attempt, 250, 15_000), stop.signal)
+    // Chunks stay under the broker's request limit; an acknowledged chunk is not sent again on a retry.
+    for (const chunk of chunkTopicMessages(topicMessages)) {
+      let acked = false
+      for (let attempt = 0; !acked; attempt++) {
+        if (stop.signal.aborted) return false
+        try {
+          await io.producer.sendBatch({ topicMessages: chunk, acks: -1 })
+          acked = true
+        } catch (err) {
+          const e = new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.events.length + messages.dead.length, opts.topic, err], { cause: err })
+          log.warn({ error_code: e.code, err: e, attempt }, 'Kafka did not acknowledge a batch; reading paused, retrying.')
+          await sleep(backoff(attempt, 250, 15_000), stop.signal)
+        }
       }
     }
-    return false
+    return true
   }
 
   async function loop (): Promise<void> {

@@ -17,7 +17,7 @@ describe('config', () => {
     const cfg = loadAppConfig(undefined, {})
     assert.deepEqual(cfg.kafka.brokers, [])
     assert.equal(cfg.queryApi.port, 8080)
-    assert.equal(cfg.ingest.maxLineBytes, 1048576)
+    assert.equal(cfg.ingest.maxLineBytes, 65536)
   })
 
   it('lets AUDITLINE_* variables override the file, typed by the schema', async () => {

@@ -1,0 +1,140 @@
+/**
+ * The privacy promise, tested end to end: canary visitor addresses in every position a web log can hold
+ * them, in every notation, go through the real collector, Kafka, the anonymizer stage, statistics and the
+ * indexer. None may be found — in any notation — in the anonymized topic, the statistics topic, the dead-letter
+ * topic, Elasticsearch, the query API or the service logs.
+ */
+import assert from 'node:assert/strict'
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { Registry } from 'prom-client'
+import { createLogger } from '../../../lib/log.ts'
+import { createKey } from '../../../lib/apikey.ts'
+import { loadAppConfig } from '../../../cli/config.ts'
+import { startAll } from '../../../cli/pipeline.ts'
+import { topicName } from '../../../lib/topics.ts'
+import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
+import { consumeUntil } from '../../helpers/kafka.ts'
+
+const FORMAT = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $host'
+
+/** Canary addresses (documentation ranges) and every notation in which they could survive. */
+const V4 = [203, 0, 113, 77]
+const V6 = '2001:db8:c0de::77'
+function notations (): string[] {
+  const [a, b, c, d] = V4
+  return [
+    `${a}.${b}.${c}.${d}`, `${a}-${b}-${c}-${d}`, `${a}_${b}_${c}_${d}`, `${d}.${c}.${b}.${a}`, `${d}-${c}-${b}-${a}`,
+    V6, '2001:0db8:c0de:0000:0000:0000:0000:0077', '2001:db8:c0de:0:0:0:0:77', '2001-db8-c0de--77',
+    '2001%3adb8%3ac0de%3a%3a77', '::ffff:203.0.113.78', '203.0.113.78', 'ffff:cb00:714e', '203-0-113-78'
+  ]
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+function timeLocal (d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0')
+  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()] as string}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
+}
+
+/** One line per variant: the canary in the client address, XFF, path, query, referrer, rDNS names, user and UA. */
+function line (i: number, now: Date): string {
+  const t = timeLocal(now)
+  const variants = [
+    () => `203.0.113.77 - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0" "-" shop.example`,
+    () => `${V6} - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
+    () => `::ffff:203.0.113.78 - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
+    () => `198.51.100.${i % 250} - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "203.0.113.77, ${V6}" shop.example`,
+    () => `198.51.100.${i % 250} - - [${t}] "GET /ban/203.0.113.77/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
+    () => `198.51.100.${i % 250} - - [${t}] "GET /x?client=2001%3Adb8%3Ac0de%3A%3A77&n=${i}&from=203.0.113.77 HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
+    () => `198.51.100.${i % 250} - - [${t}] "GET /r/${i} HTTP/1.1" 302 0 "http://203-0-113-77.dsl.example.net/?via=[2001:db8:c0de::77]:443" "Mozilla/5.0" "-" shop.example`,
+    () => `198.51.100.${i % 250} - 203.0.113.77 [${t}] "GET /u/${i} HTTP/1.1" 401 0 "-" "Mozilla/5.0" "-" shop.example`,
+    () => `198.51.100.${i % 250} - - [${t}] "GET /ua/${i} HTTP/1.1" 200 1 "-" "scanner/1.0 (from 203.0.113.77; 2001:0db8:c0de:0000:0000:0000:0000:0077)" "-" shop.example`,
+    () => `198.51.100.${i % 250} - - [${t}] "GET /rdns/${i} HTTP/1.1" 200 1 "http://77.113.0.203.in-addr.arpa/ and http://2001-db8-c0de--77.ipv6-literal.net/ and http://ip-203_0_113_77.example.org/" "Mozilla/5.0" "-" shop.example`
+  ]
+  return (variants[i % variants.length] as () => string)()
+}
+
+function findCanary (text: string): string | undefined {
+  const low = text.toLowerCase()
+  return notations().find(n => low.includes(n.toLowerCase()))
+}
+
+describe('privacy: no canary visitor address survives anywhere', function () {
+  this.timeout(300_000)
+  let dir: string
+  let running: Awaited<ReturnType<typeof startAll>> | undefined
+  const serviceLog: string[] = []
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'auditline-leak-')) })
+  after(async () => {
+    await running?.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('finds none of the canaries in the anonymized topic, statistics, dead letters, index, API or service log', async () => {
+    const N = Number(process.env.LEAK_LINES ?? 100_000)
+    const access = join(dir, 'access.log')
+    await writeFile(access, '')
+    const { topicPrefix, indexPrefix } = uniquePrefix()
+    const key = await createKey()
+    const cfg = loadAppConfig(undefined, {}, {
+      log: { level: 'debug' },
+      kafka: { brokers: stack().brokers, topicPrefix },
+      elasticsearch: { url: stack().esUrl, indexPrefix },
+      ingest: { checkpointDir: join(dir, 'cp'), host: 'web-1', pollMs: 20, batchLines: 5000, sources: [{ name: 'shop', type: 'web-access', format: 'custom', paths: [access], options: { logFormat: FORMAT } }] },
+      anonymizer: { groupId: `${topicPrefix}anon` },
+      indexer: { groupId: `${topicPrefix}indexer` },
+      queryApi: { port: 0, apiKeys: [{ id: key.id, hash: key.hash, roles: ['admin'], owner: 'leak-test' }] }
+    })
+    const log = createLogger({ level: 'debug', destination: new Writable({ write (c, _e, cb) { serviceLog.push(String(c)); cb() } }) })
+    running = await startAll(cfg, { log, signal: new AbortController().signal, metrics: new Registry() })
+
+    const now = new Date()
+    const lines: string[] = []
+    for (let i = 0; i < N; i++) lines.push(line(i, now))
+    // Every generated line holds at least one canary: the test would be empty otherwise.
+    assert.ok(lines.every(l => findCanary(l) !== undefined))
+    await appendFile(access, lines.join('\n') + '\n')
+    await running.collect.drained()
+
+    const anonTopic = topicName(topicPrefix, 'webAnon')
+    const anon = await consumeUntil([anonTopic], all => all.length >= N, 120_000)
+    assert.equal(anon.length, N, 'every line came out of the anonymizer')
+    const leaks: string[] = []
+    for (const m of anon) {
+      const hit = findCanary(m.message.value?.toString() ?? '') ?? findCanary(m.message.key?.toString() ?? '')
+      if (hit !== undefined) leaks.push(`anon topic: ${hit}`)
+    }
+    const others = await consumeUntil([topicName(topicPrefix, 'stats'), topicName(topicPrefix, 'deadletter'), topicName(topicPrefix, 'api')], () => false, 5_000)
+    for (const m of others) {
+      const hit = findCanary(m.message.value?.toString() ?? '') ?? findCanary(m.message.key?.toString() ?? '')
+      if (hit !== undefined) leaks.push(`${m.topic}: ${hit}`)
+    }
+
+    // Elasticsearch: every document of the deployment's indices.
+    await fetch(`${stack().esUrl}/${indexPrefix}*/_refresh`, { method: 'POST' })
+    const docs = await (await fetch(`${stack().esUrl}/${indexPrefix}*/_search?size=10000`)).text()
+    const esHit = findCanary(docs)
+    if (esHit !== undefined) leaks.push(`elasticsearch: ${esHit}`)
+
+    // The API, asked directly for the canary.
+    const api = running.url
+    for (const q of ['/v1/events?size=500', '/v1/events?q=203.0.113.77', '/v1/events?source.ip=203.0.113.77']) {
+      const body = await (await fetch(`${api}${q}`, { headers: { authorization: `ApiKey ${key.key}` } })).text()
+      const hit = findCanary(body)
+      if (hit !== undefined) leaks.push(`api ${q}: ${hit}`)
+    }
+
+    const logHit = findCanary(serviceLog.join(''))
+    if (logHit !== undefined) leaks.push(`service log: ${logHit}`)
+    assert.deepEqual(leaks, [])
+
+    // The anonymized records are still useful: addresses of the right family, visitor ids, the site.
+    const records = anon.map(m => JSON.parse(m.message.value?.toString() ?? '{}') as { event: { sequence: number }, source: { ip?: string }, web: { site: string, visitor_id: string } })
+    const sample = records.find(r => r.event.sequence % 10 === 1) ?? records[0] ?? { source: {}, web: { site: '', visitor_id: '' } }
+    assert.match(sample.source.ip ?? '', /:/, 'an IPv6 client stays IPv6')
+    assert.equal(sample.web.site, 'shop.example')
+    await waitFor('the service log to hold the pipeline\'s own lines', async () => serviceLog.length > 0 ? true : undefined, 1000)
+  })
+})
