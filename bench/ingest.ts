@@ -10,8 +10,8 @@ import { Registry } from 'prom-client'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { Tailer } from '../ingest/common/tail.ts'
 import { emptyCheckpoint } from '../ingest/common/checkpoint.ts'
-import { processLine } from '../ingest/common/collector.ts'
-import { parserFor, SOURCES } from '../ingest/sources.ts'
+import { processLine, processLineToMessage } from '../ingest/common/collector.ts'
+import { handlerFor, SOURCES } from '../ingest/sources.ts'
 import { createLogger } from '../lib/log.ts'
 import { loadAppConfig } from '../cli/config.ts'
 import { startCollect } from '../cli/pipeline.ts'
@@ -23,7 +23,15 @@ const TARGET_LINES = 200_000
 /** Fixture per source type/format: real captured lines, repeated up to TARGET_LINES. */
 const FIXTURES: Array<{ type: string, format?: string, options?: Record<string, unknown>, file: string }> = [
   { type: 'sshd', format: 'syslog', file: 'test/fixtures/sshd/auth-rfc3339.log' },
-  { type: 'sshd', format: 'sshd-e', file: 'test/fixtures/sshd/sshd-e.log' }
+  { type: 'sshd', format: 'sshd-e', file: 'test/fixtures/sshd/sshd-e.log' },
+  { type: 'vsftpd', format: 'native', file: 'test/fixtures/ftp/vsftpd-native.log' },
+  { type: 'vsftpd', format: 'xferlog', file: 'test/fixtures/ftp/vsftpd-xferlog.log' },
+  { type: 'proftpd', format: 'extended', file: 'test/fixtures/ftp/proftpd-extended.log' },
+  { type: 'pure-ftpd', format: 'syslog', file: 'test/fixtures/ftp/pure-ftpd-syslog.log' },
+  { type: 'mariadb-audit', format: 'file', file: 'test/fixtures/db/mariadb-audit.log' },
+  { type: 'postgresql', format: 'jsonlog', file: 'test/fixtures/db/postgresql.json' },
+  { type: 'postgresql', format: 'stderr', file: 'test/fixtures/db/postgresql.log' },
+  { type: 'web-access', format: 'combined', file: 'test/fixtures/web-access/nginx-combined.log' }
 ]
 
 async function exists (p: string): Promise<boolean> {
@@ -68,13 +76,17 @@ export async function benchIngest (args: string[]): Promise<void> {
     for (const fx of FIXTURES) {
       if (!known.has(fx.type) || !await exists(fx.file)) continue
       const { file } = await repeatToFile(fx.file, dir)
-      const { parser } = parserFor(fx.type, fx.format, fx.options ?? {})
+      const handler = handlerFor(fx.type, fx.format, fx.options ?? {})
       await timeTailer(file) // warm the page cache and the JIT
       const base = await timeTailer(file)
       const readAt = new Date()
       let seq = 0
-      const full = await timeTailer(file, (_b, l) => { processLine(l, parser, { host: 'bench', source: 'bench' }, seq++, readAt) })
-      process.stdout.write(`${`${fx.type}${fx.format === undefined ? '' : `/${fx.format}`}`.padEnd(28)} ${rate(base.lines, base.ms).padStart(22)} ${rate(full.lines, full.ms).padStart(22)} ${(base.ms / full.ms).toFixed(2).padStart(7)}\n`)
+      const pos = { host: 'bench', source: 'bench' }
+      const full = await timeTailer(file, (_b, l) => {
+        if (handler.toMessage !== undefined) processLineToMessage(l, handler.toMessage, handler.restricted, pos, seq++, readAt)
+        else processLine(l, handler.parser, pos, seq++, readAt)
+      })
+      process.stdout.write(`${`${fx.type}${fx.format === undefined ? '' : `/${fx.format}`}`.padEnd(28)} ${rate(base.lines, base.ms).padStart(22)} ${rate(full.lines, full.ms).padStart(22)} ${(base.ms / full.ms).toFixed(3).padStart(7)}\n`)
     }
     if (args.includes('--no-kafka')) return
     await benchFileToKafka(dir)
