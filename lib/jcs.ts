@@ -12,11 +12,28 @@ export function canonicalize (value: unknown): string {
       if (!Number.isFinite(value)) throw new TypeError('JCS cannot represent non-finite numbers')
       return JSON.stringify(value)
     case 'object': {
-      if (Array.isArray(value)) return '[' + value.map(v => canonicalize(v === undefined ? null : v)).join(',') + ']'
+      // String concatenation rather than map/join: this runs for every event at the collector and the indexer.
+      if (Array.isArray(value)) {
+        let out = '['
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out += ','
+          const v: unknown = value[i]
+          out += canonicalize(v === undefined ? null : v)
+        }
+        return out + ']'
+      }
       const obj = value as Record<string, unknown>
       // Default sort compares UTF-16 code units, as §3.2.3 requires.
-      const keys = Object.keys(obj).filter(k => obj[k] !== undefined).sort()
-      return '{' + keys.map(k => JSON.stringify(k) + ':' + canonicalize(obj[k])).join(',') + '}'
+      const keys = Object.keys(obj).sort()
+      let out = '{'
+      let first = true
+      for (const k of keys) {
+        const v = obj[k]
+        if (v === undefined) continue
+        out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalize(v)
+        first = false
+      }
+      return out + '}'
     }
     default:
       throw new TypeError(`JCS cannot represent a ${typeof value}`)
