@@ -8,6 +8,7 @@ import { ElasticsearchConfigSchema } from '../lib/elasticsearch.ts'
 import { loadConfig } from '../lib/config.ts'
 import { IngestConfigSchema } from '../ingest/config.ts'
 import { AnonymizerConfigSchema } from '../anonymizer/config.ts'
+import { StatsConfigSchema } from '../anonymizer/stats/config.ts'
 import { IndexerConfigSchema } from '../indexer/elasticsearch/config.ts'
 import { QueryApiConfigSchema } from '../query-api/config.ts'
 import { PanelConfigSchema } from '../ingest/panel-http/config.ts'
@@ -33,6 +34,7 @@ export const AppConfigSchema = Type.Object({
   elasticsearch: ElasticsearchConfigSchema,
   ingest: IngestConfigSchema,
   anonymizer: AnonymizerConfigSchema,
+  stats: StatsConfigSchema,
   indexer: IndexerConfigSchema,
   queryApi: QueryApiConfigSchema,
   /** Control-panel HTTP intake (docs/sources/panel-http.md). */

@@ -9,7 +9,7 @@ import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
 import { loadAppConfig, type AppConfig } from './config.ts'
-import { init, startCollect, startIndex, startServe, startAll, startPanelIntake, startAnonymize } from './pipeline.ts'
+import { init, startCollect, startIndex, startServe, startAll, startPanelIntake, startAnonymize, startStats } from './pipeline.ts'
 import { parseFile } from './parse-file.ts'
 import { anonymizeStream, openInput } from './anonymize-file.ts'
 import { SOURCES } from '../ingest/sources.ts'
@@ -98,6 +98,16 @@ program.command('anonymize-stage')
     const cfg = load(opts)
     const ctx = makeCtx(cfg)
     const running = await startAnonymize(cfg, ctx)
+    await serveUntilSignal(ctx, cfg, () => running.close())
+  })
+
+program.command('stats-stage')
+  .description('run the statistics stage: web.access.anon.v1 → stats.web.v1 (per site, hour and day)')
+  .addOption(configOption)
+  .action(async (opts: { config?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    const running = await startStats(cfg, ctx)
     await serveUntilSignal(ctx, cfg, () => running.close())
   })
 

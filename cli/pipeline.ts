@@ -11,6 +11,7 @@ import * as indexer from '../indexer/elasticsearch/run.ts'
 import * as queryApi from '../query-api/run.ts'
 import * as panel from '../ingest/panel-http/run.ts'
 import * as anonymizer from '../anonymizer/run.ts'
+import * as stats from '../anonymizer/stats/run.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
 import type { AppConfig } from './config.ts'
 
@@ -88,6 +89,27 @@ export async function startAnonymize (cfg: AppConfig, ctx: Ctx): Promise<Running
   })
 }
 
+/** The statistics stage: anonymized records → per-site hourly/daily statistics (never sees a raw IP). */
+export async function startStats (cfg: AppConfig, ctx: Ctx): Promise<Running> {
+  needKafka(cfg)
+  const kafka = createKafka(cfg.kafka, ctx.log)
+  // The admin client lets the stage restore its saved watermarks after a restart (docs/stats.md).
+  const admin = kafka.admin()
+  await admin.connect()
+  const running = await stats.start(cfg.stats, ctx, {
+    consumer: createConsumer(kafka, cfg.stats.groupId, { maxBytes: cfg.stats.maxBytes }),
+    producer: createProducer(kafka),
+    admin,
+    topicPrefix: cfg.kafka.topicPrefix
+  })
+  return {
+    async close () {
+      await running.close()
+      await admin.disconnect()
+    }
+  }
+}
+
 export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   needKafka(cfg)
   needEs(cfg)
@@ -126,6 +148,7 @@ export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string
   await init(cfg, ctx)
   const api = await startServe(cfg, ctx)
   const index = await startIndex(cfg, ctx)
+  const statistics = await startStats(cfg, ctx)
   const anonymize = await startAnonymize(cfg, ctx)
   const collect = await startCollect(cfg, ctx)
   // The intake listens only when panel clients are configured: no open port that nobody may use.
@@ -138,6 +161,7 @@ export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string
       await panelIntake?.close()
       await collect.close()
       await anonymize.close()
+      await statistics.close()
       await index.close()
       await api.close()
     }

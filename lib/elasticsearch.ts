@@ -4,6 +4,7 @@
  */
 import { Client } from '@elastic/elasticsearch'
 import { Type, type Static } from '@sinclair/typebox'
+import { statsTemplate } from './stats-template.ts'
 
 export const ElasticsearchConfigSchema = Type.Object({
   /** Node URL(s), e.g. `http://127.0.0.1:9200`. Empty means "no Elasticsearch configured". */
@@ -112,5 +113,7 @@ export function eventTemplate (prefix: string, replicas = 0): { name: string, bo
 export async function ensureTemplates (client: Client, cfg: Pick<ElasticsearchConfig, 'indexPrefix' | 'replicas'>): Promise<string[]> {
   const t = eventTemplate(cfg.indexPrefix, cfg.replicas)
   await client.indices.putIndexTemplate({ name: t.name, ...t.body })
-  return [t.name]
+  const s = statsTemplate(cfg.indexPrefix, cfg.replicas)
+  await client.indices.putIndexTemplate({ name: s.name, ...s.body })
+  return [t.name, s.name]
 }

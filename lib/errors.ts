@@ -36,6 +36,7 @@ export const ERROR_SPECS = {
   AUD_ERR_PANEL_UNAVAILABLE: { message: 'Kafka did not acknowledge %s events; retry with the same ids: %s', retriable: true, status: 503 },
   AUD_ERR_PANEL_STATE: { message: 'Cannot read or write the sequence journal %s: %s', retriable: true, status: 503 },
   AUD_ERR_ANON_EPOCH_OVER: { message: 'Record arrived after its epoch key was destroyed: %s', retriable: false },
+  AUD_ERR_STATS_DECODE: { message: 'Cannot read anonymized record at %s: %s', retriable: false },
   AUD_ERR_API_BAD_REQUEST: { message: 'Invalid parameter %s: %s', retriable: false, status: 400 },
   AUD_ERR_API_UNAUTHENTICATED: { message: 'Missing or unknown API key', retriable: false, status: 401 },
   AUD_ERR_API_FORBIDDEN: { message: 'Role %s may not %s', retriable: false, status: 403 },

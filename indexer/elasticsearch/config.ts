@@ -6,8 +6,8 @@ import { Type, type Static } from '@sinclair/typebox'
 export const IndexerConfigSchema = Type.Object({
   /** Kafka consumer group; every indexer process of a deployment shares it. */
   groupId: Type.String({ default: 'auditline-indexer', minLength: 1 }),
-  /** Topic keys to consume (catalog keys, see docs/topics). Example: `["sshd", "ftp"]`. */
-  topics: Type.Array(Type.String(), { default: ['sshd', 'ftp', 'db', 'panel', 'api'] }),
+  /** Topic keys to consume (catalog keys, see docs/topics; `stats` = the statistics documents). Example: `["sshd", "ftp"]`. */
+  topics: Type.Array(Type.String(), { default: ['sshd', 'ftp', 'db', 'panel', 'api', 'stats'] }),
   /** Documents per bulk request. */
   bulkSize: Type.Integer({ default: 1000, minimum: 1, maximum: 10000 }),
   /** Retries of a 429/5xx item before the consumer pauses (then it keeps retrying with the longest backoff). */

@@ -16,6 +16,7 @@ import { topicName, TOPICS, type TopicKey } from '../../lib/topics.ts'
 import type { DeadLetter } from '../../lib/deadletter.ts'
 import { IndexerConfigSchema, type IndexerConfig } from './config.ts'
 import { decodeMessage, isRetriableStatus, type Decoded } from './transform.ts'
+import { decodeStatsMessage, type StatsDecoded } from './stats.ts'
 
 export function validate (raw: unknown): IndexerConfig {
   const cfg = validateConfig(IndexerConfigSchema, raw)
@@ -45,7 +46,7 @@ function metricsIn (reg: Registry): Metrics {
   }
 }
 
-type Op = Extract<Decoded, { op: unknown }>['op']
+type Op = Extract<Decoded | StatsDecoded, { op: unknown }>['op']
 
 export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): Promise<Running> {
   const log = ctx.log.child({ component: 'indexer.elasticsearch' })
@@ -53,6 +54,7 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
   const stop = new AbortController()
   const deadTopic = topicName(deps.topicPrefix, 'deadletter')
   const topics = cfg.topics.map(k => topicName(deps.topicPrefix, k as TopicKey))
+  const statsTopic = topicName(deps.topicPrefix, 'stats')
 
   /** Indexes `ops` until every one is acknowledged; returns the items rejected for their content. */
   async function indexAll (ops: Op[]): Promise<Array<{ op: Op, status: number, reason: string }>> {
@@ -114,7 +116,9 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
       const ops: Op[] = []
       const dead: DeadLetter[] = []
       for (const msg of chunk) {
-        const d = decodeMessage(msg.value, { topic: batch.topic, partition: batch.partition, offset: msg.offset }, deps.indexPrefix, now)
+        const pos = { topic: batch.topic, partition: batch.partition, offset: msg.offset }
+        // Statistics documents (anonymizer/stats) have their own schema and indices; everything else is an audit event.
+        const d = batch.topic === statsTopic ? decodeStatsMessage(msg.value, pos, deps.indexPrefix, now) : decodeMessage(msg.value, pos, deps.indexPrefix, now)
         if ('op' in d) ops.push(d.op); else dead.push(d.dead)
       }
       const hb = setInterval(() => { heartbeat().catch(() => {}) }, 3000)
@@ -126,8 +130,8 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
             stage: 'index',
             code: 'AUD_ERR_INDEX_BULK_REJECTED',
             reason: `HTTP ${r.status} ${r.reason}`,
-            source: { topic: batch.topic, partition: batch.partition, stream: r.op.doc.auditline.stream },
-            sequence: r.op.doc.event.sequence,
+            source: { topic: batch.topic, partition: batch.partition, ...('event' in r.op.doc ? { stream: r.op.doc.auditline.stream } : {}) },
+            ...('event' in r.op.doc ? { sequence: r.op.doc.event.sequence } : {}),
             original: JSON.stringify(r.op.doc),
             original_encoding: 'utf8'
           })

@@ -4,6 +4,7 @@
  */
 import type { Client } from '@elastic/elasticsearch'
 import { eventIndexPattern } from '../../lib/elasticsearch.ts'
+import { statsIndexPattern } from '../../lib/stats-template.ts'
 import type { AuditEvent } from '../../lib/ecs.ts'
 import type { EventFilter, EventPage, EventStore } from './types.ts'
 
@@ -53,7 +54,8 @@ export class ElasticsearchEventStore implements EventStore {
   async searchEvents (filter: EventFilter, page: { size: number, order: 'asc' | 'desc', after?: string }): Promise<EventPage> {
     const after = page.after === undefined ? undefined : decodeCursor(page.after)
     const res = await this.es.search<AuditEvent>({
-      index: eventIndexPattern(this.indexPrefix),
+      // Statistics indices match the same prefix but hold no audit events (and have no event.id to sort on).
+      index: `${eventIndexPattern(this.indexPrefix)},-${statsIndexPattern(this.indexPrefix)}`,
       ignore_unavailable: true,
       allow_no_indices: true,
       query: buildQuery(filter),

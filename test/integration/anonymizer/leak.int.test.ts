@@ -13,7 +13,7 @@ import { Registry } from 'prom-client'
 import { createLogger } from '../../../lib/log.ts'
 import { createKey } from '../../../lib/apikey.ts'
 import { loadAppConfig } from '../../../cli/config.ts'
-import { startAll } from '../../../cli/pipeline.ts'
+import { startAll, startIndex, startServe } from '../../../cli/pipeline.ts'
 import { topicName } from '../../../lib/topics.ts'
 import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
 import { consumeUntil } from '../../helpers/kafka.ts'
@@ -84,11 +84,13 @@ describe('privacy: no canary visitor address survives anywhere', function () {
       elasticsearch: { url: stack().esUrl, indexPrefix },
       ingest: { checkpointDir: join(dir, 'cp'), host: 'web-1', pollMs: 20, batchLines: 5000, sources: [{ name: 'shop', type: 'web-access', format: 'custom', paths: [access], options: { logFormat: FORMAT } }] },
       anonymizer: { groupId: `${topicPrefix}anon` },
+      stats: { groupId: `${topicPrefix}stats` },
       indexer: { groupId: `${topicPrefix}indexer` },
       queryApi: { port: 0, apiKeys: [{ id: key.id, hash: key.hash, roles: ['admin'], owner: 'leak-test' }] }
     })
     const log = createLogger({ level: 'debug', destination: new Writable({ write (c, _e, cb) { serviceLog.push(String(c)); cb() } }) })
-    running = await startAll(cfg, { log, signal: new AbortController().signal, metrics: new Registry() })
+    const ctx = { log, signal: new AbortController().signal, metrics: new Registry() }
+    running = await startAll(cfg, ctx)
 
     const now = new Date()
     const lines: string[] = []
@@ -101,34 +103,55 @@ describe('privacy: no canary visitor address survives anywhere', function () {
     const anonTopic = topicName(topicPrefix, 'webAnon')
     const anon = await consumeUntil([anonTopic], all => all.length >= N, 120_000)
     assert.equal(anon.length, N, 'every line came out of the anonymizer')
-    const leaks: string[] = []
-    for (const m of anon) {
-      const hit = findCanary(m.message.value?.toString() ?? '') ?? findCanary(m.message.key?.toString() ?? '')
-      if (hit !== undefined) leaks.push(`anon topic: ${hit}`)
-    }
-    const others = await consumeUntil([topicName(topicPrefix, 'stats'), topicName(topicPrefix, 'deadletter'), topicName(topicPrefix, 'api')], () => false, 5_000)
-    for (const m of others) {
-      const hit = findCanary(m.message.value?.toString() ?? '') ?? findCanary(m.message.key?.toString() ?? '')
-      if (hit !== undefined) leaks.push(`${m.topic}: ${hit}`)
-    }
+    // Closing the pipeline makes the statistics stage emit every open bucket; a fresh indexer and API then
+    // index and serve them, so the statistics reach Elasticsearch whatever the time of day.
+    await running.close()
+    running = undefined
+    const statsTopic = topicName(topicPrefix, 'stats')
+    const stats = await consumeUntil([statsTopic], all => all.length >= 2, 60_000)
+    assert.ok(stats.length >= 2, 'the statistics stage emitted hour and day documents')
+    const index = await startIndex(cfg, ctx)
+    const served = await startServe(cfg, ctx)
+    try {
+      await waitFor('statistics documents in Elasticsearch', async () => {
+        await fetch(`${stack().esUrl}/${indexPrefix}-stats-*/_refresh`, { method: 'POST' })
+        const c = await (await fetch(`${stack().esUrl}/${indexPrefix}-stats-*/_count`)).json() as { count?: number }
+        return (c.count ?? 0) >= 2 ? true : undefined
+      }, 60_000, 500)
 
-    // Elasticsearch: every document of the deployment's indices.
-    await fetch(`${stack().esUrl}/${indexPrefix}*/_refresh`, { method: 'POST' })
-    const docs = await (await fetch(`${stack().esUrl}/${indexPrefix}*/_search?size=10000`)).text()
-    const esHit = findCanary(docs)
-    if (esHit !== undefined) leaks.push(`elasticsearch: ${esHit}`)
+      const leaks: string[] = []
+      for (const m of [...anon, ...stats]) {
+        const hit = findCanary(m.message.value?.toString() ?? '') ?? findCanary(m.message.key?.toString() ?? '')
+        if (hit !== undefined) leaks.push(`${m.topic}: ${hit}`)
+      }
+      const others = await consumeUntil([topicName(topicPrefix, 'deadletter'), topicName(topicPrefix, 'api')], () => false, 5_000)
+      for (const m of others) {
+        const hit = findCanary(m.message.value?.toString() ?? '') ?? findCanary(m.message.key?.toString() ?? '')
+        if (hit !== undefined) leaks.push(`${m.topic}: ${hit}`)
+      }
 
-    // The API, asked directly for the canary.
-    const api = running.url
-    for (const q of ['/v1/events?size=500', '/v1/events?q=203.0.113.77', '/v1/events?source.ip=203.0.113.77']) {
-      const body = await (await fetch(`${api}${q}`, { headers: { authorization: `ApiKey ${key.key}` } })).text()
-      const hit = findCanary(body)
-      if (hit !== undefined) leaks.push(`api ${q}: ${hit}`)
+      // Elasticsearch: every document of the deployment's indices.
+      await fetch(`${stack().esUrl}/${indexPrefix}*/_refresh`, { method: 'POST' })
+      const docs = await (await fetch(`${stack().esUrl}/${indexPrefix}*/_search?size=10000`)).text()
+      assert.match(docs, /"hits":\{"total"/)
+      const esHit = findCanary(docs)
+      if (esHit !== undefined) leaks.push(`elasticsearch: ${esHit}`)
+
+      // The API, asked directly for the canary.
+      for (const q of ['/v1/events?size=500', '/v1/events?q=203.0.113.77', '/v1/events?source.ip=203.0.113.77']) {
+        const res = await fetch(`${served.url}${q}`, { headers: { authorization: `ApiKey ${key.key}` } })
+        assert.equal(res.status, 200)
+        const hit = findCanary(await res.text())
+        if (hit !== undefined) leaks.push(`api ${q}: ${hit}`)
+      }
+
+      const logHit = findCanary(serviceLog.join(''))
+      if (logHit !== undefined) leaks.push(`service log: ${logHit}`)
+      assert.deepEqual(leaks, [])
+    } finally {
+      await served.close()
+      await index.close()
     }
-
-    const logHit = findCanary(serviceLog.join(''))
-    if (logHit !== undefined) leaks.push(`service log: ${logHit}`)
-    assert.deepEqual(leaks, [])
 
     // The anonymized records are still useful: addresses of the right family, visitor ids, the site.
     const records = anon.map(m => JSON.parse(m.message.value?.toString() ?? '{}') as { event: { sequence: number }, source: { ip?: string }, web: { site: string, visitor_id: string } })
