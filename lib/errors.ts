@@ -34,7 +34,7 @@ export const ERROR_SPECS = {
   AUD_ERR_PANEL_TENANT_MISMATCH: { message: 'Client %s may post events of customer %s only, not %s', retriable: false, status: 403 },
   AUD_ERR_PANEL_ID_CONFLICT: { message: 'Event id %s was already accepted with different content', retriable: false, status: 409 },
   AUD_ERR_PANEL_UNAVAILABLE: { message: 'Kafka did not acknowledge %s events; retry with the same ids: %s', retriable: true, status: 503 },
-  AUD_ERR_PANEL_STATE: { message: 'Cannot read or write the sequence journal %s: %s', retriable: true, status: 503 },
+  AUD_ERR_SEQUENCE_STATE: { message: 'Cannot read or write the sequence journal %s: %s', retriable: true, status: 503 },
   AUD_ERR_ANON_EPOCH_OVER: { message: 'Record arrived after its epoch key was destroyed: %s', retriable: false },
   AUD_ERR_STATS_DECODE: { message: 'Cannot read anonymized record at %s: %s', retriable: false },
   AUD_ERR_API_BAD_REQUEST: { message: 'Invalid parameter %s: %s', retriable: false, status: 400 },

@@ -12,7 +12,7 @@ import type { AuditEvent } from '../../lib/ecs.ts'
 import type { PanelClient, PanelConfig } from './config.ts'
 import { clientAuthenticator } from './auth.ts'
 import { checkBody, fingerprint, toEvent, type ItemError, type PanelEventBody } from './transform.ts'
-import type { SequenceJournal } from './sequence.ts'
+import type { SequenceJournal } from '../../lib/sequence-journal.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -9,7 +9,7 @@ import { validateConfig } from '../../lib/config.ts'
 import { AuditError } from '../../lib/errors.ts'
 import { topicName } from '../../lib/topics.ts'
 import { PanelConfigSchema, type PanelConfig } from './config.ts'
-import { SequenceJournal } from './sequence.ts'
+import { SequenceJournal } from '../../lib/sequence-journal.ts'
 import { buildPanelApp } from './app.ts'
 
 /** Pure: schema, defaults, and what a schema cannot say (unique client ids). Throws AUD_ERR_CONFIG_INVALID. */

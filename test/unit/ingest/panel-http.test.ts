@@ -11,7 +11,7 @@ import { eventId, verifyEventHash, type AuditEvent } from '../../../lib/ecs.ts'
 import { buildPanelApp } from '../../../ingest/panel-http/app.ts'
 import { openJournals, validate } from '../../../ingest/panel-http/run.ts'
 import type { PanelConfig } from '../../../ingest/panel-http/config.ts'
-import type { SequenceJournal } from '../../../ingest/panel-http/sequence.ts'
+import type { SequenceJournal } from '../../../lib/sequence-journal.ts'
 
 /** A recording producer (the boundary fake): keeps every record, or fails while `failing` is set. */
 class RecordingProducer implements Pick<Producer, 'send'> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SequenceJournal, type Reservation } from '../../../ingest/panel-http/sequence.ts'
+import { SequenceJournal, type Reservation } from '../../../lib/sequence-journal.ts'
 import { isAuditError } from '../../../lib/errors.ts'
 
 const item = (key: string, fingerprint = `f-${key}`): { key: string, fingerprint: string } => ({ key, fingerprint })
@@ -66,7 +66,7 @@ describe('panel sequence journal', () => {
     assert.equal((await readFile(file, 'utf8')).split('\n').filter(l => l !== '').length, 3)
 
     await writeFile(file, '{"k":"a","s":0,"f":"x"}\nnot json\n{"k":"b","s":1,"f":"y"}\n')
-    await assert.rejects(SequenceJournal.open(dir, 'c1', 100), (err: unknown) => isAuditError(err, 'AUD_ERR_PANEL_STATE') && /line 2/.test(err.message))
+    await assert.rejects(SequenceJournal.open(dir, 'c1', 100), (err: unknown) => isAuditError(err, 'AUD_ERR_SEQUENCE_STATE') && /line 2/.test(err.message))
   })
 
   it('compacts to the window and keeps the next number across the rewrite', async () => {

@@ -1,5 +1,6 @@
 /**
- * Per-client sequence numbers for the panel intake, gap-free across retries and restarts.
+ * Gap-free sequence numbers for streams that are not files (the panel intake per client, the query API's own
+ * audit events), across retries and restarts.
  *
  * A file collector derives its sequence from a durable checkpoint that moves after Kafka's
  * acknowledgement; an HTTP intake cannot wait like that, because the next request may arrive before the
@@ -20,7 +21,7 @@
  */
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { AuditError } from '../../lib/errors.ts'
+import { AuditError } from './errors.ts'
 
 interface Entry { s: number, f: string }
 
@@ -43,7 +44,7 @@ export class SequenceJournal {
 
   private constructor (readonly file: string, private readonly window: number) {}
 
-  /** Opens (or creates) `<dir>/<clientId>.seq.jsonl` and replays it. Throws AUD_ERR_PANEL_STATE. */
+  /** Opens (or creates) `<dir>/<clientId>.seq.jsonl` and replays it. Throws AUD_ERR_SEQUENCE_STATE. */
   static async open (dir: string, clientId: string, window: number): Promise<SequenceJournal> {
     const j = new SequenceJournal(join(dir, `${clientId}.seq.jsonl`), window)
     await j.load(dir)
@@ -180,6 +181,6 @@ export class SequenceJournal {
   }
 
   private stateError (why: unknown): AuditError {
-    return new AuditError('AUD_ERR_PANEL_STATE', [this.file, why], why instanceof Error ? { cause: why } : {})
+    return new AuditError('AUD_ERR_SEQUENCE_STATE', [this.file, why], why instanceof Error ? { cause: why } : {})
   }
 }
