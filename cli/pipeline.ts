@@ -13,6 +13,11 @@ import * as panel from '../ingest/panel-http/run.ts'
 import * as anonymizer from '../anonymizer/run.ts'
 import * as stats from '../anonymizer/stats/run.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
+import { kafkaAuditor } from '../query-api/audit.ts'
+import { SequenceJournal } from '../lib/sequence-journal.ts'
+import { topicName } from '../lib/topics.ts'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
 import type { AppConfig } from './config.ts'
 
 function needKafka (cfg: AppConfig): void {
@@ -132,12 +137,19 @@ export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
 
 export async function startServe (cfg: AppConfig, ctx: Ctx): Promise<queryApi.QueryApiRunning> {
   needEs(cfg)
+  needKafka(cfg) // the API's own audit events go through Kafka like every other event
   const es = createEsClient(cfg.elasticsearch)
-  const running = await queryApi.start(cfg.queryApi, ctx, { store: new ElasticsearchEventStore(es, cfg.elasticsearch.indexPrefix) })
+  const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  await producer.connect()
+  const journal = await SequenceJournal.open(join(cfg.stateDir, 'query-api'), 'query-api', 100_000)
+  const auditor = kafkaAuditor(producer, topicName(cfg.kafka.topicPrefix, 'api'), journal, cfg.ingest.host === '' ? hostname() : cfg.ingest.host)
+  const running = await queryApi.start(cfg.queryApi, ctx, { store: new ElasticsearchEventStore(es, cfg.elasticsearch.indexPrefix), auditor })
   return {
     url: running.url,
     async close () {
       await running.close()
+      await auditor.close()
+      await producer.disconnect()
       await es.close()
     }
   }

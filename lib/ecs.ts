@@ -78,6 +78,10 @@ export const AuditEventSchema = Strict({
   ftp: Type.Optional(CustomSet),
   db: Type.Optional(CustomSet),
   panel: Type.Optional(CustomSet),
+  /** The query API's own audit events: route, filters, result count, case id (docs/events.md). */
+  api: Type.Optional(CustomSet),
+  /** Retention's records of deleted indices: index, class, period, documents (docs/retention.md). */
+  retention: Type.Optional(CustomSet),
   tags: Type.Optional(StrList),
   labels: Type.Optional(Type.Record(Type.String(), Type.String()))
 })

@@ -88,6 +88,7 @@ export const EVENT_MAPPINGS = {
     // rename_ambiguous is a JSON boolean stored as keyword, like ssh.invalid_user.
     ftp: obj({ server: kw, session_id: kw, command: kw, transfer_mode: kw, direction: kw, bytes: long, access_mode: kw, response_code: long, duration_s: long, transfer_status: kw, mode: kw, protocol: kw, rename_ambiguous: kw }),
     db: obj({ system: kw, name: kw, statement: { type: 'text' }, operation: kw, object: kw, object_type: kw, privileges: kw, connection_id: kw, error_code: kw }),
+    api: obj({ route: kw, query: { type: 'text' }, results: long, status: long, case_id: kw, roles: kw, key_id: kw, request_id: kw }),
     panel: obj({ actor_kind: kw, actor_id: kw, customer: kw, object_type: kw, object_id: kw, changed_fields: kw, ticket_id: kw, client: kw, change_id: kw, action: kw }),
     tags: kw,
     labels: { type: 'object', dynamic: false }

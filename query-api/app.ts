@@ -1,17 +1,20 @@
 /**
  * The fastify application: auth on every route but health, typed routes, errors as `{ error, message }`.
  */
-import Fastify, { type FastifyInstance, type FastifyError, type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyBaseLogger, type FastifyRequest } from 'fastify'
 import type { Logger } from '../lib/log.ts'
 import { AuditError, isAuditError } from '../lib/errors.ts'
 import { registerAuth } from './plugins/auth.ts'
 import { eventsRoutes } from './routes/events.ts'
 import type { EventStore } from './store/types.ts'
 import type { QueryApiConfig } from './config.ts'
+import type { ApiAuditor } from './audit.ts'
 
 export interface AppDeps {
   store: EventStore
   log: Logger
+  /** Records every search and every refused request before the answer goes out. */
+  auditor: ApiAuditor
 }
 
 export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
@@ -22,9 +25,20 @@ export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } }
   })
 
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
+  /** A refused request is recorded too; if that fails, the refusal still goes out (and the failure is logged). */
+  async function refused (req: FastifyRequest, status: number, code: string): Promise<void> {
+    if (status >= 500 || code === 'AUD_ERR_API_AUDIT') return
+    try {
+      await deps.auditor.record({ action: 'api_refused', outcome: 'failure', principal: req.principal, route: req.routeOptions.url ?? req.url.split('?')[0] ?? '', query: { error: code }, status, sourceIp: req.ip })
+    } catch (err) {
+      req.log.error({ err, error_code: 'AUD_ERR_API_AUDIT' }, 'Could not record a refused request.')
+    }
+  }
+
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
     if (isAuditError(err)) {
-      return reply.status(err.status ?? 500).send({ error: err.code, message: err.message })
+      await refused(req, err.status ?? 500, err.code)
+      return await reply.status(err.status ?? 500).send({ error: err.code, message: err.message })
     }
     if (err.validation !== undefined) {
       const v = err.validation[0]
@@ -34,18 +48,20 @@ export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
           ? String((v.params as { additionalProperty?: string }).additionalProperty)
           : (v.instancePath.replace(/^\//, '').replaceAll('/', '.') || String((v.params as { missingProperty?: string }).missingProperty ?? '(request)'))
       const why = v?.keyword === 'additionalProperties' ? 'is not a known parameter' : (v?.message ?? 'is invalid')
-      return reply.status(400).send({ error: 'AUD_ERR_API_BAD_REQUEST', message: `Invalid parameter ${param}: ${why}` })
+      await refused(req, 400, 'AUD_ERR_API_BAD_REQUEST')
+      return await reply.status(400).send({ error: 'AUD_ERR_API_BAD_REQUEST', message: `Invalid parameter ${param}: ${why}` })
     }
     if (typeof err.statusCode === 'number' && err.statusCode < 500) {
-      return reply.status(err.statusCode).send({ error: err.code ?? 'AUD_ERR_API_BAD_REQUEST', message: err.message })
+      await refused(req, err.statusCode, err.code ?? 'AUD_ERR_API_BAD_REQUEST')
+      return await reply.status(err.statusCode).send({ error: err.code ?? 'AUD_ERR_API_BAD_REQUEST', message: err.message })
     }
     reply.log.error({ err }, 'Request failed.')
     const internal = new AuditError('AUD_ERR_API_INTERNAL')
-    return reply.status(500).send({ error: internal.code, message: internal.message })
+    return await reply.status(500).send({ error: internal.code, message: internal.message })
   })
 
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }))
   registerAuth(app, cfg.apiKeys)
-  eventsRoutes(app, deps.store, cfg)
+  eventsRoutes(app, deps.store, deps.auditor, cfg)
   return app
 }

@@ -6,6 +6,7 @@ import { validateConfig } from '../lib/config.ts'
 import { buildApp } from './app.ts'
 import { QueryApiConfigSchema, type QueryApiConfig } from './config.ts'
 import type { EventStore } from './store/types.ts'
+import type { ApiAuditor } from './audit.ts'
 
 export function validate (raw: unknown): QueryApiConfig {
   return validateConfig(QueryApiConfigSchema, raw)
@@ -16,8 +17,8 @@ export interface QueryApiRunning extends Running {
   url: string
 }
 
-export async function start (cfg: QueryApiConfig, ctx: Ctx, deps: { store: EventStore }): Promise<QueryApiRunning> {
-  const app = buildApp(cfg, { store: deps.store, log: ctx.log })
+export async function start (cfg: QueryApiConfig, ctx: Ctx, deps: { store: EventStore, auditor: ApiAuditor }): Promise<QueryApiRunning> {
+  const app = buildApp(cfg, { store: deps.store, auditor: deps.auditor, log: ctx.log })
   await app.listen({ host: cfg.host, port: cfg.port })
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.port

@@ -8,6 +8,7 @@ import { AuditError } from '../../lib/errors.ts'
 import { requireRole } from '../plugins/auth.ts'
 import { decodeCursor } from '../store/elasticsearch.ts'
 import type { EventFilter, EventStore } from '../store/types.ts'
+import { recordOrRefuse, type ApiAuditor } from '../audit.ts'
 
 const List = Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 50 })
 
@@ -26,7 +27,9 @@ export const EventsQuery = Type.Object({
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   size: Type.Integer({ minimum: 1, default: 50 }),
   order: Type.Union([Type.Literal('desc'), Type.Literal('asc')], { default: 'desc' }),
-  after: Type.Optional(Type.String({ maxLength: 1024, description: 'Cursor from the previous page (`next`).' }))
+  after: Type.Optional(Type.String({ maxLength: 1024, description: 'Cursor from the previous page (`next`).' })),
+  reason: Type.Optional(Type.String({ minLength: 3, maxLength: 512, description: 'Why this search is made (recorded in the API\'s own audit event).' })),
+  case: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._#/-]*$', description: 'Case or ticket id the search belongs to.' }))
 }, { additionalProperties: false })
 
 export type EventsQueryT = Static<typeof EventsQuery>
@@ -65,13 +68,17 @@ export function toFilter (q: EventsQueryT, maxRangeDays: number): EventFilter {
   return f
 }
 
-export function eventsRoutes (app: FastifyInstance, store: EventStore, limits: { maxPageSize: number, maxRangeDays: number }): void {
+export function eventsRoutes (app: FastifyInstance, store: EventStore, auditor: ApiAuditor, limits: { maxPageSize: number, maxRangeDays: number }): void {
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (req) => {
-    requireRole(req, ['security', 'auditor'], 'search events')
+    const principal = requireRole(req, ['security', 'auditor'], 'search events')
     const q = req.query as EventsQueryT
+    // Searching audit data is itself an act that must be justified (Art. 32 review, need-to-know).
+    if (q.reason === undefined && q.case === undefined) throw badParam('reason', 'a search needs a reason or a case id (parameter reason or case)')
     if (q.size > limits.maxPageSize) throw badParam('size', `must be at most ${limits.maxPageSize}`)
     if (q.after !== undefined && decodeCursor(q.after) === undefined) throw badParam('after', 'is not a cursor this API returned')
     const filter = toFilter(q, limits.maxRangeDays)
-    return await store.searchEvents(filter, { size: q.size, order: q.order, ...(q.after === undefined ? {} : { after: q.after }) })
+    const page = await store.searchEvents(filter, { size: q.size, order: q.order, ...(q.after === undefined ? {} : { after: q.after }) })
+    await recordOrRefuse(auditor, { action: 'api_search', outcome: 'success', principal, route: '/v1/events', query: { ...filter, size: q.size, order: q.order }, status: 200, results: page.events.length, reason: q.reason, caseId: q.case, sourceIp: req.ip })
+    return page
   })
 }

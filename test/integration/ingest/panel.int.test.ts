@@ -137,7 +137,7 @@ describe('panel intake against real Kafka (and the whole pipeline)', function ()
     assert.equal(res.status, 202, JSON.stringify(res.body))
 
     const page = await waitFor('the panel event to be searchable by ticket', async () => {
-      const r = await fetch(`${running.url}/v1/events?ticket=${encodeURIComponent(ticket)}`, { headers: { authorization: `ApiKey ${reader.key}` } })
+      const r = await fetch(`${running.url}/v1/events?ticket=${encodeURIComponent(ticket)}&reason=panel+test`, { headers: { authorization: `ApiKey ${reader.key}` } })
       assert.equal(r.status, 200)
       const p = await r.json() as { events: AuditEvent[], total: number }
       return p.total > 0 ? p : undefined
@@ -152,7 +152,7 @@ describe('panel intake against real Kafka (and the whole pipeline)', function ()
     assert.ok(e.event.ingested !== undefined)
 
     // Customer filter and the actor's name find it too.
-    const byCustomer = await fetch(`${running.url}/v1/events?customer=cust-4711&user.name=anna.support`, { headers: { authorization: `ApiKey ${reader.key}` } })
+    const byCustomer = await fetch(`${running.url}/v1/events?customer=cust-4711&user.name=anna.support&reason=panel+test`, { headers: { authorization: `ApiKey ${reader.key}` } })
     assert.equal((await byCustomer.json() as { total: number }).total, 1)
 
     // The service log never carries the source IP the panel reported.

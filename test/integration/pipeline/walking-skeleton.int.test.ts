@@ -41,7 +41,7 @@ describe('walking skeleton: sshd line → collector → Kafka → indexer → El
     // Debian 12 rsyslog writes RFC 3339 timestamps in auth.log.
     await appendFile(authLog, '2026-11-28T03:49:07.123456+00:00 backend-7 sshd[4242]: Accepted password for deploy-anna from 198.51.100.23 port 52814 ssh2\n')
 
-    const url = `${running.url}/v1/events?user.name=deploy-anna`
+    const url = `${running.url}/v1/events?user.name=deploy-anna&case=INC-4711`
     const body = await waitFor('the event to be searchable', async () => {
       const res = await fetch(url, { headers: { authorization: `ApiKey ${key.key}` } })
       assert.equal(res.status, 200)
@@ -68,9 +68,27 @@ describe('walking skeleton: sshd line → collector → Kafka → indexer → El
 
     const unauth = await fetch(url)
     assert.equal(unauth.status, 401)
-    const bad = await fetch(`${running.url}/v1/events?size=100000`, { headers: { authorization: `ApiKey ${key.key}` } })
+    const bad = await fetch(`${running.url}/v1/events?size=100000&case=INC-4711`, { headers: { authorization: `ApiKey ${key.key}` } })
     assert.equal(bad.status, 400)
     assert.match((await bad.json() as { message: string }).message, /size/)
+
+    const noReason = await fetch(`${running.url}/v1/events?user.name=deploy-anna`, { headers: { authorization: `ApiKey ${key.key}` } })
+    assert.equal(noReason.status, 400)
+    assert.match((await noReason.json() as { message: string }).message, /reason/)
+
+    // The auditors are audited: the search and the refused requests are audit events themselves.
+    const own = await waitFor('the API\'s own audit events', async () => {
+      const res = await fetch(`${running?.url ?? ''}/v1/events?class=api&case=INC-4711&size=50`, { headers: { authorization: `ApiKey ${key.key}` } })
+      const page = await res.json() as { events: AuditEvent[] }
+      const actions = page.events.map(e => `${e.event.action}:${String(e.api?.status)}:${String(e.api?.results)}:${String(e.api?.query).includes('deploy-anna')}`)
+      const found = actions.includes('api_search:200:1:true') && actions.some(a => a.startsWith('api_refused:401')) && actions.some(a => a.startsWith('api_refused:400'))
+      return found ? page.events : undefined
+    }, 30_000, 500)
+    // The successful search for the login: its filter, its result count, who asked and for which case.
+    const search = own.find(e => e.event.action === 'api_search' && e.api?.results === 1 && String(e.api.query).includes('deploy-anna'))
+    assert.ok(search !== undefined, 'the search that found the login is recorded')
+    assert.equal(search.user?.name, 'test')
+    assert.equal(search.api?.case_id, 'INC-4711')
 
     // The service log never carries the client address of the login.
     assert.ok(!logged.join('').includes('198.51.100.23'), 'source IP leaked into the service log')
