@@ -3,9 +3,11 @@
  * same process, so that figures compare across machines. Never part of `npm test`.
  */
 import { benchIngest } from './ingest.ts'
+import { benchAnonymizer } from './anonymizer.ts'
 
 const suites: Record<string, (args: string[]) => Promise<void>> = {
-  ingest: benchIngest
+  ingest: benchIngest,
+  anonymizer: benchAnonymizer
 }
 
 const [name = 'ingest', ...rest] = process.argv.slice(2)
