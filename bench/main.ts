@@ -4,10 +4,12 @@
  */
 import { benchIngest } from './ingest.ts'
 import { benchAnonymizer } from './anonymizer.ts'
+import { benchIndexer } from './indexer.ts'
 
 const suites: Record<string, (args: string[]) => Promise<void>> = {
   ingest: benchIngest,
-  anonymizer: benchAnonymizer
+  anonymizer: benchAnonymizer,
+  indexer: benchIndexer
 }
 
 const [name = 'ingest', ...rest] = process.argv.slice(2)

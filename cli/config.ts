@@ -10,6 +10,7 @@ import { IngestConfigSchema } from '../ingest/config.ts'
 import { AnonymizerConfigSchema } from '../anonymizer/config.ts'
 import { StatsConfigSchema } from '../anonymizer/stats/config.ts'
 import { IndexerConfigSchema } from '../indexer/elasticsearch/config.ts'
+import { RetentionConfigSchema } from '../indexer/retention/config.ts'
 import { QueryApiConfigSchema } from '../query-api/config.ts'
 import { PanelConfigSchema } from '../ingest/panel-http/config.ts'
 import * as ingest from '../ingest/run.ts'
@@ -36,6 +37,8 @@ export const AppConfigSchema = Type.Object({
   anonymizer: AnonymizerConfigSchema,
   stats: StatsConfigSchema,
   indexer: IndexerConfigSchema,
+  /** Retention per event class and the scheduled deletion of expired indices (docs/retention.md). */
+  retention: RetentionConfigSchema,
   queryApi: QueryApiConfigSchema,
   /** Control-panel HTTP intake (docs/sources/panel-http.md). */
   panel: PanelConfigSchema

@@ -9,11 +9,12 @@ import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
 import { loadAppConfig, type AppConfig } from './config.ts'
-import { init, startCollect, startIndex, startServe, startAll, startPanelIntake, startAnonymize, startStats } from './pipeline.ts'
+import { init, startCollect, startIndex, startServe, startAll, startPanelIntake, startAnonymize, startStats, startRetention, runRetention } from './pipeline.ts'
 import { parseFile } from './parse-file.ts'
 import { anonymizeStream, openInput } from './anonymize-file.ts'
 import { SOURCES } from '../ingest/sources.ts'
 import { prepareRun } from './run-defaults.ts'
+import { verifyDeployment, verifyOptionsFrom, writeKeyPair, type VerifyFlags } from './verify.ts'
 
 const program = new Command()
   .name('auditline')
@@ -88,7 +89,32 @@ program.command('index')
     const cfg = load(opts)
     const ctx = makeCtx(cfg)
     const running = await startIndex(cfg, ctx)
-    await serveUntilSignal(ctx, cfg, () => running.close())
+    // Scheduled retention runs next to the indexer (retention.intervalMs; 0 = off).
+    const retention = await startRetention(cfg, ctx)
+    await serveUntilSignal(ctx, cfg, async () => {
+      await retention.close()
+      await running.close()
+    })
+  })
+
+program.command('retention')
+  .description('delete the daily indices whose retention period (retention.classes) has passed, each recorded as an audit event before and after (docs/retention.md)')
+  .addOption(configOption)
+  .option('--dry-run', 'only list what would be deleted (with document counts); nothing is deleted or recorded')
+  .option('--at <time>', 'with --dry-run: plan as of this RFC 3339 time instead of now')
+  .action(async (opts: { config?: string, dryRun?: boolean, at?: string }) => {
+    const cfg = load(opts)
+    const ctx = makeCtx(cfg)
+    let now: (() => Date) | undefined
+    if (opts.at !== undefined) {
+      // Deleting by any clock other than the real one would delete data early: only a dry run may look ahead.
+      if (opts.dryRun !== true) throw new AuditError('AUD_ERR_CLI_USAGE', ['--at is allowed with --dry-run only'])
+      const at = new Date(opts.at)
+      if (Number.isNaN(at.getTime())) throw new AuditError('AUD_ERR_CLI_USAGE', [`--at is not a time: ${opts.at}`])
+      now = () => at
+    }
+    const report = await runRetention(cfg, ctx, { dryRun: opts.dryRun === true, ...(now === undefined ? {} : { now }) })
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   })
 
 program.command('anonymize-stage')
@@ -181,6 +207,33 @@ program.command('apikey')
     const k = await createKey()
     const entry = { id: k.id, hash: k.hash, roles: opts.role, owner: opts.owner, ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }) }
     process.stdout.write(`key: ${k.key}\nconfig entry (queryApi.apiKeys):\n${JSON.stringify(entry, null, 2)}\n`)
+  })
+
+program.command('verify')
+  .description('re-read the indexed events and the seal checkpoints; print one JSON line per event changed, deleted or inserted after sealing, per break in the checkpoint chain and per gap in a stream\'s sequence numbers (summary on stderr); exit 1 on any finding (docs/integrity.md)')
+  .addOption(configOption)
+  .option('--index <pattern>', 'indices to verify (comma list, * wildcards, -exclusions); default every event index')
+  .option('--from <time>', 'verify events with @timestamp at or after this RFC 3339 time')
+  .option('--to <time>', 'verify events with @timestamp at or before this RFC 3339 time')
+  .option('--public-key <file...>', 'Ed25519 public key(s) (PEM) the checkpoints must be signed with; default: derived from indexer.seal')
+  .option('--grace-ms <ms>', 'how long after event.ingested an unsealed event counts as pending; default 2 × indexer.seal.sliceMs + elasticsearch.requestTimeoutMs + 60 s')
+  .option('--dead-letters', 'read the dead-letter topic (Kafka) to tell sequence gaps explained by dead letters from losses')
+  .option('--head <seq:hash>', 'chain_head:chain_head_hash of an earlier run\'s summary: that checkpoint must still be there, unchanged (detects a chain cut short)')
+  .action(async (flags: VerifyFlags & { config?: string }) => {
+    const cfg = load(flags)
+    // Findings go to stdout; the service log (warnings only) to stderr, so that stdout stays JSON lines.
+    const log = createLogger({ level: 'warn', destination: process.stderr })
+    const summary = await verifyDeployment(cfg, verifyOptionsFrom(cfg, flags), f => { process.stdout.write(JSON.stringify(f) + '\n') }, log)
+    process.stderr.write(JSON.stringify({ summary }) + '\n')
+    if (!summary.clean) process.exitCode = 1
+  })
+
+program.command('keygen')
+  .description('create the Ed25519 key pair the indexer signs seal checkpoints with: PREFIX.pem (private, mode 0600) and PREFIX.pub.pem (for auditline verify); never overwrites')
+  .option('--out <prefix>', 'file name prefix', 'seal-key')
+  .action(async (opts: { out: string }) => {
+    const k = await writeKeyPair(opts.out)
+    process.stdout.write(`private key: ${k.privateFile} (set indexer.seal.privateKeyFile to it; keep it secret)\npublic key:  ${k.publicFile} (give it to auditors: auditline verify --public-key ${k.publicFile})\nkey id:      ${k.keyId}\n`)
   })
 
 function fail (err: unknown, log?: Logger): never {

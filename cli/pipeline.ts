@@ -8,6 +8,7 @@ import { createEsClient, ensureTemplates } from '../lib/elasticsearch.ts'
 import { AuditError } from '../lib/errors.ts'
 import * as ingest from '../ingest/run.ts'
 import * as indexer from '../indexer/elasticsearch/run.ts'
+import * as retention from '../indexer/retention/run.ts'
 import * as queryApi from '../query-api/run.ts'
 import * as panel from '../ingest/panel-http/run.ts'
 import * as anonymizer from '../anonymizer/run.ts'
@@ -121,7 +122,7 @@ export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   const kafka = createKafka(cfg.kafka, ctx.log)
   const es = createEsClient(cfg.elasticsearch)
   const running = await indexer.start(cfg.indexer, ctx, {
-    consumer: createConsumer(kafka, cfg.indexer.groupId),
+    consumer: createConsumer(kafka, cfg.indexer.groupId, { maxBytes: 4 * cfg.indexer.maxBytesPerPartition, maxBytesPerPartition: cfg.indexer.maxBytesPerPartition }),
     producer: createProducer(kafka),
     es,
     topicPrefix: cfg.kafka.topicPrefix,
@@ -130,6 +131,64 @@ export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   return {
     async close () {
       await running.close()
+      await es.close()
+    }
+  }
+}
+
+function retentionDeps (cfg: AppConfig, ctx: Ctx, es: ReturnType<typeof createEsClient>, now: () => Date): retention.RetentionDeps {
+  const host = cfg.retention.host !== '' ? cfg.retention.host : cfg.ingest.host !== '' ? cfg.ingest.host : hostname()
+  return {
+    store: retention.elasticsearchStore(es),
+    indexPrefix: cfg.elasticsearch.indexPrefix,
+    host,
+    stateDir: cfg.retention.stateDir !== '' ? cfg.retention.stateDir : join(cfg.stateDir, 'retention'),
+    now,
+    log: ctx.log,
+    metrics: ctx.metrics,
+    signal: ctx.signal
+  }
+}
+
+/**
+ * One retention run (`auditline retention`): deletes expired daily indices, each recorded in `audit.api.v1`
+ * before and after. A dry run only reports what would be deleted (no Kafka needed). `now` is injectable for tests.
+ */
+export async function runRetention (cfg: AppConfig, ctx: Ctx, opts: { dryRun?: boolean, now?: () => Date } = {}): Promise<retention.RetentionReport> {
+  needEs(cfg)
+  const dryRun = opts.dryRun === true
+  if (!dryRun) needKafka(cfg)
+  const es = createEsClient(cfg.elasticsearch)
+  const producer = dryRun ? undefined : createProducer(createKafka(cfg.kafka, ctx.log))
+  try {
+    await producer?.connect()
+    const deps = retentionDeps(cfg, ctx, es, opts.now ?? (() => new Date()))
+    if (producer !== undefined) deps.publish = retention.kafkaPublisher(producer, topicName(cfg.kafka.topicPrefix, 'api'))
+    return await retention.run(cfg.retention, deps, { dryRun })
+  } finally {
+    await producer?.disconnect()
+    await es.close()
+  }
+}
+
+/** Scheduled retention runs (every `retention.intervalMs`), started next to the indexer; `intervalMs: 0` starts nothing. */
+export async function startRetention (cfg: AppConfig, ctx: Ctx, opts: { now?: () => Date } = {}): Promise<Running> {
+  if (cfg.retention.intervalMs === 0) {
+    ctx.log.info({ component: 'indexer.retention' }, 'Scheduled retention is off (retention.intervalMs = 0).')
+    return { async close () {} }
+  }
+  needKafka(cfg)
+  needEs(cfg)
+  const es = createEsClient(cfg.elasticsearch)
+  const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  await producer.connect()
+  const deps = retentionDeps(cfg, ctx, es, opts.now ?? (() => new Date()))
+  deps.publish = retention.kafkaPublisher(producer, topicName(cfg.kafka.topicPrefix, 'api'))
+  const running = retention.startScheduled(cfg.retention, deps)
+  return {
+    async close () {
+      await running.close()
+      await producer.disconnect()
       await es.close()
     }
   }
@@ -160,6 +219,7 @@ export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string
   await init(cfg, ctx)
   const api = await startServe(cfg, ctx)
   const index = await startIndex(cfg, ctx)
+  const retain = await startRetention(cfg, ctx)
   const statistics = await startStats(cfg, ctx)
   const anonymize = await startAnonymize(cfg, ctx)
   const collect = await startCollect(cfg, ctx)
@@ -174,6 +234,7 @@ export async function startAll (cfg: AppConfig, ctx: Ctx): Promise<{ url: string
       await collect.close()
       await anonymize.close()
       await statistics.close()
+      await retain.close()
       await index.close()
       await api.close()
     }

@@ -8,6 +8,7 @@ import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../lib/log.ts'
 import { createKey } from '../lib/apikey.ts'
+import { generateSealKey } from '../lib/seal.ts'
 import { deepMerge, validateConfig } from '../lib/config.ts'
 import { AppConfigSchema, type AppConfig } from './config.ts'
 import type { ApiKey } from '../query-api/config.ts'
@@ -54,6 +55,19 @@ export async function prepareRun (cfg: AppConfig, log: Logger): Promise<{ cfg: A
       apiKey = k.key
     }
     over.queryApi = { apiKeys: keys }
+  }
+  if (cfg.indexer.seal.privateKeyFile === undefined && cfg.indexer.seal.privateKey === undefined) {
+    // Like the API key: a seal key made once and kept in stateDir, so that seals stay verifiable across restarts.
+    const file = join(cfg.stateDir, 'seal-key.pem')
+    const pub = join(cfg.stateDir, 'seal-key.pub.pem')
+    if (!await readable(file)) {
+      const k = generateSealKey()
+      await mkdir(cfg.stateDir, { recursive: true })
+      await writeFile(file, k.privatePem, { mode: 0o600, flag: 'wx' })
+      await writeFile(pub, k.publicPem, { mode: 0o644 })
+      notes.push(`Created the seal key ${file} (key id ${k.keyId}); verify with: auditline verify --public-key ${pub}`)
+    }
+    over.indexer = { seal: { privateKeyFile: file } }
   }
   const merged = validateConfig(AppConfigSchema, deepMerge(structuredClone(cfg) as unknown as Record<string, unknown>, over))
   return { cfg: merged, ...(apiKey === undefined ? {} : { apiKey }), notes }

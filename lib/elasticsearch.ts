@@ -5,6 +5,7 @@
 import { Client } from '@elastic/elasticsearch'
 import { Type, type Static } from '@sinclair/typebox'
 import { statsTemplate } from './stats-template.ts'
+import { sealsTemplate } from './seal-template.ts'
 
 export const ElasticsearchConfigSchema = Type.Object({
   /** Node URL(s), e.g. `http://127.0.0.1:9200`. Empty means "no Elasticsearch configured". */
@@ -89,6 +90,7 @@ export const EVENT_MAPPINGS = {
     ftp: obj({ server: kw, session_id: kw, command: kw, transfer_mode: kw, direction: kw, bytes: long, access_mode: kw, response_code: long, duration_s: long, transfer_status: kw, mode: kw, protocol: kw, rename_ambiguous: kw }),
     db: obj({ system: kw, name: kw, statement: { type: 'text' }, operation: kw, object: kw, object_type: kw, privileges: kw, connection_id: kw, error_code: kw }),
     api: obj({ route: kw, query: { type: 'text' }, results: long, status: long, case_id: kw, roles: kw, key_id: kw, request_id: kw }),
+    retention: obj({ index: kw, index_uuid: kw, class: kw, period_days: long, policy: kw, index_day: date, expired_at: date, documents: long, result: kw, intent_id: kw }),
     panel: obj({ actor_kind: kw, actor_id: kw, customer: kw, object_type: kw, object_id: kw, changed_fields: kw, ticket_id: kw, client: kw, change_id: kw, action: kw }),
     tags: kw,
     labels: { type: 'object', dynamic: false }
@@ -116,5 +118,7 @@ export async function ensureTemplates (client: Client, cfg: Pick<ElasticsearchCo
   await client.indices.putIndexTemplate({ name: t.name, ...t.body })
   const s = statsTemplate(cfg.indexPrefix, cfg.replicas)
   await client.indices.putIndexTemplate({ name: s.name, ...s.body })
-  return [t.name, s.name]
+  const seals = sealsTemplate(cfg.indexPrefix, cfg.replicas)
+  await client.indices.putIndexTemplate({ name: seals.name, ...seals.body })
+  return [t.name, s.name, seals.name]
 }

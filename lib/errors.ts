@@ -46,6 +46,7 @@ export const ERROR_SPECS = {
   AUD_ERR_API_BAD_REQUEST: { message: 'Invalid parameter %s: %s', retriable: false, status: 400 },
   AUD_ERR_API_UNAUTHENTICATED: { message: 'Missing or unknown API key', retriable: false, status: 401 },
   AUD_ERR_API_FORBIDDEN: { message: 'Role %s may not %s', retriable: false, status: 403 },
+  AUD_ERR_API_NOT_FOUND: { message: 'No %s %s', retriable: false, status: 404 },
   AUD_ERR_API_AUDIT: { message: 'The request could not be audited, so it is not served: %s', retriable: true, status: 503 },
   AUD_ERR_API_INTERNAL: { message: 'Internal error', retriable: true, status: 500 },
   AUD_ERR_STACK_START: { message: 'Local %s did not start: %s', retriable: false },

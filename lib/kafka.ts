@@ -49,11 +49,12 @@ export function createProducer (kafka: Kafka): Producer {
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
 }
 
-export function createConsumer (kafka: Kafka, groupId: string, opts: { maxBytes?: number } = {}): Consumer {
+export function createConsumer (kafka: Kafka, groupId: string, opts: { maxBytes?: number, maxBytesPerPartition?: number } = {}): Consumer {
   return kafka.consumer({
     groupId,
     allowAutoTopicCreation: false,
     maxBytes: opts.maxBytes ?? 8 * 1024 * 1024,
+    maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
     sessionTimeout: 30000,
     heartbeatInterval: 3000
   })

@@ -19,6 +19,13 @@ export interface SealCheckpoint {
   to: string
   /** Leaves in tree order: the sealed events' ids (contents are never in a checkpoint). */
   ids: string[]
+  /**
+   * `event.hash` (hex) of each id, same order: the leaf data. With them a verifier names the event that
+   * changed; a root alone says only that something in the tree did.
+   */
+  hashes: string[]
+  /** `@timestamp` of each id, same order: lets a verifier restrict itself to a time range, leaf by leaf. */
+  timestamps: string[]
   size: number
   /** Hex Merkle root over leafHash(event.hash bytes) in `ids` order. */
   root: string

@@ -1,11 +1,16 @@
 /**
- * The fastify application: auth on every route but health, typed routes, errors as `{ error, message }`.
+ * The fastify application: auth on every route but the public ones (health, docs, the UI's static files),
+ * typed routes, errors as `{ error, message }`, an OpenAPI document generated from the route schemas.
  */
 import Fastify, { type FastifyInstance, type FastifyError, type FastifyBaseLogger, type FastifyRequest } from 'fastify'
 import type { Logger } from '../lib/log.ts'
 import { AuditError, isAuditError } from '../lib/errors.ts'
 import { registerAuth } from './plugins/auth.ts'
 import { eventsRoutes } from './routes/events.ts'
+import { countsRoutes } from './routes/counts.ts'
+import { statsRoutes } from './routes/stats.ts'
+import { docsRoutes, registerDocs } from './plugins/docs.ts'
+import { securityHeaders, uiRoutes } from './plugins/ui.ts'
 import type { EventStore } from './store/types.ts'
 import type { QueryApiConfig } from './config.ts'
 import type { ApiAuditor } from './audit.ts'
@@ -60,8 +65,17 @@ export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
     return await reply.status(500).send({ error: internal.code, message: internal.message })
   })
 
-  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }))
   registerAuth(app, cfg.apiKeys)
-  eventsRoutes(app, deps.store, deps.auditor, cfg)
+  securityHeaders(app)
+  registerDocs(app, 'v1')
+  // Routes go into a plugin so that they are added after @fastify/swagger has loaded and sees them all.
+  app.register(async api => {
+    api.get('/healthz', { config: { public: true }, schema: { summary: 'Liveness', tags: ['service'], security: [] } }, async () => ({ status: 'ok' }))
+    eventsRoutes(api, deps.store, deps.auditor, cfg)
+    countsRoutes(api, deps.store, deps.auditor, cfg)
+    statsRoutes(api, deps.store, deps.auditor, cfg)
+    docsRoutes(api)
+    uiRoutes(api)
+  })
   return app
 }

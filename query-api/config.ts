@@ -20,6 +20,32 @@ export const ApiKeySchema = Type.Object({
 
 export type ApiKey = Static<typeof ApiKeySchema>
 
+/**
+ * A statistics site name as the statistics documents carry it (`site`: the vhost, else the collector host),
+ * in lower case; `*.example.com` stands for every name ending in `.example.com` (any depth), not for
+ * `example.com` itself.
+ */
+export const SitePatternSchema = Type.String({ maxLength: 253, pattern: '^(\\*\\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$' })
+
+export const TenantSchema = Type.Object({
+  /** The tenant (customer) id that `stats` keys name in `tenant`. Example: `cust-4711`. */
+  id: Type.String({ minLength: 1, maxLength: 128 }),
+  /**
+   * The tenant's sites: exact host names, or `*.<domain>` for every subdomain of a domain.
+   * Example: `[shop.example.com, www.example.com, '*.example.net']`.
+   */
+  sites: Type.Array(SitePatternSchema, { minItems: 1, maxItems: 10000 })
+}, { additionalProperties: false })
+
+export type Tenant = Static<typeof TenantSchema>
+
+export const StatsLimitsSchema = Type.Object({
+  /** Longest range (days) of an hourly series. Example: `31` (744 points). */
+  maxHourRangeDays: Type.Integer({ default: 31, minimum: 1, maximum: 366 }),
+  /** Longest range (days) of a daily series. Example: `366`. */
+  maxDayRangeDays: Type.Integer({ default: 366, minimum: 1, maximum: 3660 })
+}, { additionalProperties: false, default: {} })
+
 export const QueryApiConfigSchema = Type.Object({
   /** Address to listen on. Example: `127.0.0.1`. */
   host: Type.String({ default: '127.0.0.1' }),
@@ -29,7 +55,14 @@ export const QueryApiConfigSchema = Type.Object({
   /** Largest page a search may ask for. */
   maxPageSize: Type.Integer({ default: 500, minimum: 1, maximum: 10000 }),
   /** Longest time range (days) one search may span. */
-  maxRangeDays: Type.Integer({ default: 366, minimum: 1 })
+  maxRangeDays: Type.Integer({ default: 366, minimum: 1 }),
+  /**
+   * Which statistics sites each tenant owns (a `stats` key sees only its tenant's sites; `admin` sees all).
+   * Example: `[{ id: cust-4711, sites: [shop.example.com, '*.example.net'] }]`.
+   */
+  tenants: Type.Array(TenantSchema, { default: [] }),
+  /** Limits of the statistics feed (`/v1/stats/…`). */
+  stats: StatsLimitsSchema
 }, { additionalProperties: false, default: {} })
 
 export type QueryApiConfig = Static<typeof QueryApiConfigSchema>

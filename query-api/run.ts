@@ -7,9 +7,12 @@ import { buildApp } from './app.ts'
 import { QueryApiConfigSchema, type QueryApiConfig } from './config.ts'
 import type { EventStore } from './store/types.ts'
 import type { ApiAuditor } from './audit.ts'
+import { checkTenants } from './tenants.ts'
 
 export function validate (raw: unknown): QueryApiConfig {
-  return validateConfig(QueryApiConfigSchema, raw)
+  const cfg = validateConfig(QueryApiConfigSchema, raw)
+  checkTenants(cfg.apiKeys, cfg.tenants)
+  return cfg
 }
 
 export interface QueryApiRunning extends Running {

@@ -1,6 +1,7 @@
 /**
  * Kafka → Elasticsearch. Offsets are committed only after Elasticsearch acknowledged every item of
- * the batch (or the item went to the dead-letter topic, acknowledged by Kafka). 429/5xx items and
+ * the batch (or the item went to the dead-letter topic, acknowledged by Kafka) and the audit events in it
+ * were sealed (./seal.ts: the sealer commits after each sealing round). 429/5xx items and
  * failed requests are retried with backoff while the partition waits (bounded memory: kafkajs fetches
  * no further for it); content errors go to `audit.deadletter.v1` with the reason. `_id` is the event's
  * deterministic id, so any redelivery overwrites instead of duplicating.
@@ -17,11 +18,16 @@ import type { DeadLetter } from '../../lib/deadletter.ts'
 import { IndexerConfigSchema, type IndexerConfig } from './config.ts'
 import { decodeMessage, isRetriableStatus, type Decoded } from './transform.ts'
 import { decodeStatsMessage, type StatsDecoded } from './stats.ts'
+import { Sealer, loadSealKey, type SealLeaf } from './seal.ts'
+import { sealsIndexName } from '../../lib/seal-template.ts'
 
 export function validate (raw: unknown): IndexerConfig {
   const cfg = validateConfig(IndexerConfigSchema, raw)
   for (const t of cfg.topics) {
     if (!(t in TOPICS)) throw new AuditError('AUD_ERR_CONFIG_INVALID', [`indexer.topics: unknown topic key "${t}" (known: ${Object.keys(TOPICS).join(', ')})`])
+  }
+  if (cfg.seal.privateKeyFile !== undefined && cfg.seal.privateKey !== undefined) {
+    throw new AuditError('AUD_ERR_CONFIG_INVALID', ['indexer.seal: give privateKeyFile or privateKey, not both'])
   }
   return cfg
 }
@@ -55,6 +61,24 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
   const deadTopic = topicName(deps.topicPrefix, 'deadletter')
   const topics = cfg.topics.map(k => topicName(deps.topicPrefix, k as TopicKey))
   const statsTopic = topicName(deps.topicPrefix, 'stats')
+  const sealKey = loadSealKey(cfg.seal)
+  if (sealKey.ephemeral) {
+    const e = new AuditError('AUD_ERR_INDEX_SEAL_NO_KEY', [sealKey.keyId])
+    log.warn({ error_code: e.code, key_id: sealKey.keyId, public_key: sealKey.publicPem }, `${e.message}. Create a key with auditline keygen and set indexer.seal.privateKeyFile.`)
+  }
+  const sealer = new Sealer({
+    es: deps.es,
+    sealsIndex: sealsIndexName(deps.indexPrefix),
+    key: sealKey,
+    sliceMs: cfg.seal.sliceMs,
+    maxLeaves: cfg.seal.maxLeaves,
+    commit: offsets => deps.consumer.commitOffsets(offsets),
+    log,
+    metrics: ctx.metrics
+  })
+  // Batches running in eachBatch: close() seals only after they are done (their leaves recorded).
+  let inFlight = 0
+  let idle: (() => void) | undefined
 
   /** Indexes `ops` until every one is acknowledged; returns the items rejected for their content. */
   async function indexAll (ops: Op[]): Promise<Array<{ op: Op, status: number, reason: string }>> {
@@ -62,6 +86,10 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
     let pending = ops
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (stop.signal.aborted) throw new AuditError('AUD_ERR_INDEX_BULK_RETRY', ['stopping'])
+      // event.ingested is when the accepted attempt was sent: verify's grace period for unsealed events
+      // (not yet sealed vs. inserted behind the indexer's back) counts from it (docs/integrity.md).
+      const attemptAt = new Date().toISOString()
+      for (const o of pending) if ('event' in o.doc) o.doc.event.ingested = attemptAt
       const operations = pending.flatMap(o => [{ index: { _index: o.index, _id: o.id } }, o.doc])
       const t0 = performance.now()
       let items
@@ -108,48 +136,83 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
     }
   }
 
-  async function eachBatch ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    for (let i = 0; i < batch.messages.length; i += cfg.bulkSize) {
-      if (!isRunning() || isStale()) return
-      const chunk = batch.messages.slice(i, i + cfg.bulkSize)
-      const now = new Date()
-      const ops: Op[] = []
-      const dead: DeadLetter[] = []
-      for (const msg of chunk) {
-        const pos = { topic: batch.topic, partition: batch.partition, offset: msg.offset }
-        // Statistics documents (anonymizer/stats) have their own schema and indices; everything else is an audit event.
-        const d = batch.topic === statsTopic ? decodeStatsMessage(msg.value, pos, deps.indexPrefix, now) : decodeMessage(msg.value, pos, deps.indexPrefix, now)
-        if ('op' in d) ops.push(d.op); else dead.push(d.dead)
-      }
-      const hb = setInterval(() => { heartbeat().catch(() => {}) }, 3000)
-      try {
-        const rejected = await indexAll(ops)
-        for (const r of rejected) {
-          dead.push({
-            '@timestamp': now.toISOString(),
-            stage: 'index',
-            code: 'AUD_ERR_INDEX_BULK_REJECTED',
-            reason: `HTTP ${r.status} ${r.reason}`,
-            source: { topic: batch.topic, partition: batch.partition, ...('event' in r.op.doc ? { stream: r.op.doc.auditline.stream } : {}) },
-            ...('event' in r.op.doc ? { sequence: r.op.doc.event.sequence } : {}),
-            original: JSON.stringify(r.op.doc),
-            original_encoding: 'utf8'
-          })
-        }
-        await sendDead(dead)
-      } finally {
-        clearInterval(hb)
-      }
-      const last = chunk[chunk.length - 1]
-      if (last === undefined) continue
-      resolveOffset(last.offset)
-      await deps.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }])
-      await heartbeat()
+  async function eachBatch (payload: EachBatchPayload): Promise<void> {
+    inFlight++
+    try {
+      await indexBatch(payload)
+    } finally {
+      if (--inFlight === 0) idle?.()
     }
   }
 
+  /** Decodes and indexes one chunk; returns the leaves to seal and the dead letters to send. */
+  async function indexChunk (batch: EachBatchPayload['batch'], chunk: EachBatchPayload['batch']['messages']): Promise<{ leaves: SealLeaf[], dead: DeadLetter[] }> {
+    const now = new Date()
+    const ops: Op[] = []
+    const dead: DeadLetter[] = []
+    for (const msg of chunk) {
+      const pos = { topic: batch.topic, partition: batch.partition, offset: msg.offset }
+      // Statistics documents (anonymizer/stats) have their own schema and indices; everything else is an audit event.
+      const d = batch.topic === statsTopic ? decodeStatsMessage(msg.value, pos, deps.indexPrefix, now) : decodeMessage(msg.value, pos, deps.indexPrefix, now)
+      if ('op' in d) ops.push(d.op); else dead.push(d.dead)
+    }
+    const rejected = await indexAll(ops)
+    const refused = new Set(rejected.map(r => r.op))
+    // Audit events Elasticsearch acknowledged are sealed; statistics documents are not audit events.
+    const leaves = ops.flatMap(o => 'event' in o.doc && !refused.has(o)
+      ? [{ index: o.index, id: o.id, hash: o.doc.event.hash as string, '@timestamp': o.doc['@timestamp'] }]
+      : [])
+    for (const r of rejected) {
+      dead.push({
+        '@timestamp': now.toISOString(),
+        stage: 'index',
+        code: 'AUD_ERR_INDEX_BULK_REJECTED',
+        reason: `HTTP ${r.status} ${r.reason}`,
+        source: { topic: batch.topic, partition: batch.partition, ...('event' in r.op.doc ? { stream: r.op.doc.auditline.stream } : {}) },
+        ...('event' in r.op.doc ? { sequence: r.op.doc.event.sequence } : {}),
+        original: JSON.stringify(r.op.doc),
+        original_encoding: 'utf8'
+      })
+    }
+    return { leaves, dead }
+  }
+
+  /**
+   * A fetched batch is cut into bulk requests of `bulkSize`, up to `bulkConcurrency` of them in flight (the
+   * batch is already in memory, so this adds no buffering). Its offset moves only when every request is
+   * acknowledged and the rejected items are in the dead-letter topic; the sealer commits it after the seal.
+   */
+  async function indexBatch ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const chunks: Array<EachBatchPayload['batch']['messages']> = []
+    for (let i = 0; i < batch.messages.length; i += cfg.bulkSize) chunks.push(batch.messages.slice(i, i + cfg.bulkSize))
+    for (let i = 0; i < chunks.length; i += cfg.bulkConcurrency) {
+      if (!isRunning() || isStale() || stop.signal.aborted) return
+      const group = chunks.slice(i, i + cfg.bulkConcurrency)
+      const hb = setInterval(() => { heartbeat().catch(() => {}) }, 3000)
+      let results
+      try {
+        results = await Promise.all(group.map(c => indexChunk(batch, c)))
+        await sendDead(results.flatMap(r => r.dead))
+      } finally {
+        clearInterval(hb)
+      }
+      const lastChunk = group[group.length - 1]
+      const last = lastChunk?.[lastChunk.length - 1]
+      if (last === undefined) continue
+      resolveOffset(last.offset)
+      // Committed by the sealer once these events are sealed (autoCommit is off, so kafkajs never commits).
+      sealer.record(results.flatMap(r => r.leaves), { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() })
+      await heartbeat()
+      if (sealer.full()) await sealer.flush()
+    }
+  }
+
+  await sealer.start()
   await deps.consumer.connect()
   await deps.producer.connect()
+  deps.consumer.on(deps.consumer.events.GROUP_JOIN, e => {
+    sealer.retain(new Map(Object.entries(e.payload.memberAssignment)))
+  })
   await deps.consumer.subscribe({ topics, fromBeginning: cfg.fromBeginning })
   await deps.consumer.run({
     autoCommit: false,
@@ -162,7 +225,16 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
   return {
     async close () {
       stop.abort()
-      // consumer.disconnect() waits for the running eachBatch; an interrupted batch is not committed.
+      // Stop fetching and let the running batch finish (an interrupted one is neither sealed nor committed),
+      // then seal and commit while this process is still a group member: disconnect() leaves the group.
+      try { deps.consumer.pause(topics.map(topic => ({ topic }))) } catch { /* not running: nothing to pause */ }
+      sealer.windDown()
+      if (inFlight > 0) await new Promise<void>(resolve => { idle = resolve })
+      try {
+        await sealer.close()
+      } catch (err) {
+        log.warn({ err, error_code: 'AUD_ERR_INDEX_SEAL_WRITE' }, 'Could not seal the last events; their offsets stay uncommitted and the next start seals them.')
+      }
       await deps.consumer.disconnect()
       await deps.producer.disconnect()
       log.info('Indexer stopped.')

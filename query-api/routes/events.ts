@@ -24,7 +24,9 @@ export const EventsQuery = Type.Object({
   class: Type.Optional(List),
   ticket: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   customer: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Free text, matched as words (no query syntax).' })),
+  session: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Session or connection id (ssh.session_id, ftp.session_id, db.connection_id).' })),
+  stream: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Collector stream (auditline.stream).' })),
   size: Type.Integer({ minimum: 1, default: 50 }),
   order: Type.Union([Type.Literal('desc'), Type.Literal('asc')], { default: 'desc' }),
   after: Type.Optional(Type.String({ maxLength: 1024, description: 'Cursor from the previous page (`next`).' })),
@@ -34,7 +36,7 @@ export const EventsQuery = Type.Object({
 
 export type EventsQueryT = Static<typeof EventsQuery>
 
-function badParam (name: string, why: string): AuditError {
+export function badParam (name: string, why: string): AuditError {
   return new AuditError('AUD_ERR_API_BAD_REQUEST', [name, why])
 }
 
@@ -65,15 +67,28 @@ export function toFilter (q: EventsQueryT, maxRangeDays: number): EventFilter {
   if (q.ticket !== undefined) f.ticket = q.ticket
   if (q.customer !== undefined) f.customer = q.customer
   if (q.q !== undefined) f.text = q.q
+  if (q.session !== undefined) f.session = q.session
+  if (q.stream !== undefined) f.stream = q.stream
   return f
 }
 
+/** Searching audit data is itself an act that must be justified (Art. 32 review, need-to-know). */
+export function requireJustification (q: { reason?: string | undefined, case?: string | undefined }): void {
+  if (q.reason === undefined && q.case === undefined) throw badParam('reason', 'a search needs a reason or a case id (parameter reason or case)')
+}
+
 export function eventsRoutes (app: FastifyInstance, store: EventStore, auditor: ApiAuditor, limits: { maxPageSize: number, maxRangeDays: number }): void {
-  app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (req) => {
+  app.get('/v1/events', {
+    schema: {
+      summary: 'Search audit events',
+      description: 'Typed filters (list filters take repeated parameters), newest first by default, pages of `size` with the `next` cursor as `after`. Every search must say why: `reason` or `case`. Roles: security, auditor, admin.',
+      tags: ['events'],
+      querystring: EventsQuery
+    }
+  }, async (req) => {
     const principal = requireRole(req, ['security', 'auditor'], 'search events')
     const q = req.query as EventsQueryT
-    // Searching audit data is itself an act that must be justified (Art. 32 review, need-to-know).
-    if (q.reason === undefined && q.case === undefined) throw badParam('reason', 'a search needs a reason or a case id (parameter reason or case)')
+    requireJustification(q)
     if (q.size > limits.maxPageSize) throw badParam('size', `must be at most ${limits.maxPageSize}`)
     if (q.after !== undefined && decodeCursor(q.after) === undefined) throw badParam('after', 'is not a cursor this API returned')
     const filter = toFilter(q, limits.maxRangeDays)

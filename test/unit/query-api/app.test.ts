@@ -12,7 +12,12 @@ describe('query API (app.inject, fake store, recording auditor)', () => {
   let key: Awaited<ReturnType<typeof createKey>>
   let statsKey: Awaited<ReturnType<typeof createKey>>
   const filters: EventFilter[] = []
-  const store: EventStore = { searchEvents: async (f) => { filters.push(f); return { events: [], total: 0, totalIsLowerBound: false } } }
+  const store: EventStore = {
+    searchEvents: async (f) => { filters.push(f); return { events: [], total: 0, totalIsLowerBound: false } },
+    countEvents: async (f) => { filters.push(f); return { buckets: [], total: 0, other: 0 } },
+    listSites: async () => ({ sites: [], truncated: false }),
+    siteStats: async () => []
+  }
   let recorded: ApiAuditInput[] = []
   let failAudit = false
   const auditor: ApiAuditor = {
@@ -25,7 +30,7 @@ describe('query API (app.inject, fake store, recording auditor)', () => {
   before(async () => {
     key = await createKey()
     statsKey = await createKey()
-    app = buildApp(validate({ apiKeys: [{ id: key.id, hash: key.hash, roles: ['security'], owner: 'sec-alice' }, { id: statsKey.id, hash: statsKey.hash, roles: ['stats'], owner: 'cust', tenant: 't1' }] }), { store, auditor, log })
+    app = buildApp(validate({ apiKeys: [{ id: key.id, hash: key.hash, roles: ['security'], owner: 'sec-alice' }, { id: statsKey.id, hash: statsKey.hash, roles: ['stats'], owner: 'cust', tenant: 't1' }], tenants: [{ id: 't1', sites: ['t1.example'] }] }), { store, auditor, log })
   })
   beforeEach(() => { recorded = []; failAudit = false; filters.length = 0 })
   after(async () => { await app.close() })
