@@ -8,10 +8,9 @@
 import type { Consumer, Producer, EachBatchPayload, Message } from 'kafkajs'
 import { Counter, Histogram, Gauge, type Registry } from 'prom-client'
 import type { Ctx, Running } from '../lib/component.ts'
-import { sleep, backoff } from '../lib/component.ts'
 import { validateConfig } from '../lib/config.ts'
 import { topicName } from '../lib/topics.ts'
-import { chunkTopicMessages, type TopicMessages } from '../lib/kafka.ts'
+import { sendUntilAcked, type TopicMessages } from '../lib/kafka.ts'
 import type { DeadLetter } from '../lib/deadletter.ts'
 import { isAuditError } from '../lib/errors.ts'
 import { assertWebAccessRecord } from '../ingest/web-access/record.ts'
@@ -72,18 +71,12 @@ export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: 
   const timer = setInterval(() => { anon.ring.expire(); epochs.set(anon.ring.liveEpochs.length) }, Math.min(60_000, Math.max(1000, cfg.graceMs)))
 
   async function sendAcked (topicMessages: TopicMessages[]): Promise<void> {
-    for (const chunk of chunkTopicMessages(topicMessages)) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await deps.producer.sendBatch({ topicMessages: chunk, acks: -1 })
-          break
-        } catch (err) {
-          if (stop.signal.aborted) throw err
-          log.warn({ err, attempt }, 'Kafka did not acknowledge anonymized records; retrying.')
-          await sleep(backoff(attempt), stop.signal)
-        }
-      }
-    }
+    const acked = await sendUntilAcked(deps.producer, topicMessages, {
+      signal: stop.signal,
+      onRetry: (err, attempt) => { log.warn({ err, attempt }, 'Kafka did not acknowledge anonymized records; retrying.') }
+    })
+    // Stopping: nothing after this may be committed (the caller's commit is skipped by this throw).
+    if (!acked) throw new Error('stopped before Kafka acknowledged')
   }
 
   async function eachBatch ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {

@@ -5,6 +5,7 @@
 import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig, type Message } from 'kafkajs'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Logger } from './log.ts'
+import { sleep, backoff } from './component.ts'
 import { TOPICS, topicName, type TopicKey } from './topics.ts'
 
 export const KafkaConfigSchema = Type.Object({
@@ -114,4 +115,29 @@ export function chunkTopicMessages (topicMessages: readonly TopicMessages[], max
 function sizeOf (v: Message['value'] | Message['key']): number {
   if (v === null || v === undefined) return 0
   return typeof v === 'string' ? Buffer.byteLength(v) : v.length
+}
+
+/**
+ * Sends `topicMessages` in chunks under the request limit with acks=all, retrying each chunk with backoff
+ * until Kafka acknowledges it; an acknowledged chunk is never sent again. Resolves true when everything is
+ * acknowledged, false when `signal` aborted first (the caller then must not commit or checkpoint anything).
+ */
+export async function sendUntilAcked (producer: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], opts: {
+  signal: AbortSignal
+  onRetry: (err: unknown, attempt: number) => void
+  maxBackoffMs?: number
+}): Promise<boolean> {
+  for (const chunk of chunkTopicMessages(topicMessages)) {
+    for (let attempt = 0; ; attempt++) {
+      if (opts.signal.aborted) return false
+      try {
+        await producer.sendBatch({ topicMessages: chunk, acks: -1 })
+        break
+      } catch (err) {
+        opts.onRetry(err, attempt)
+        await sleep(backoff(attempt, 250, opts.maxBackoffMs ?? 15_000), opts.signal)
+      }
+    }
+  }
+  return true
 }

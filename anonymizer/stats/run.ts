@@ -15,10 +15,9 @@
  *   so that no half-rebuilt document overwrites a complete one.
  */
 import type { Admin, Consumer, Producer, EachBatchPayload, Message } from 'kafkajs'
-import { chunkTopicMessages, type TopicMessages } from '../../lib/kafka.ts'
+import { sendUntilAcked, type TopicMessages } from '../../lib/kafka.ts'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Ctx, Running } from '../../lib/component.ts'
-import { sleep, backoff } from '../../lib/component.ts'
 import { validateConfig } from '../../lib/config.ts'
 import { topicName } from '../../lib/topics.ts'
 import type { DeadLetter } from '../../lib/deadletter.ts'
@@ -124,18 +123,12 @@ export async function start (cfg: StatsConfig, ctx: Ctx, deps: StatsDeps): Promi
 
   /** Sends in chunks under the broker's request limit (many sites' documents at once can exceed 1 MB), each acknowledged. */
   async function sendAcked (topicMessages: TopicMessages[]): Promise<void> {
-    for (const chunk of chunkTopicMessages(topicMessages)) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await deps.producer.sendBatch({ topicMessages: chunk, acks: -1 })
-          break
-        } catch (err) {
-          if (stop.signal.aborted) throw err
-          log.warn({ err, attempt }, 'Kafka did not acknowledge statistics documents; retrying.')
-          await sleep(backoff(attempt), stop.signal)
-        }
-      }
-    }
+    const acked = await sendUntilAcked(deps.producer, topicMessages, {
+      signal: stop.signal,
+      onRetry: (err, attempt) => { log.warn({ err, attempt }, 'Kafka did not acknowledge statistics documents; retrying.') }
+    })
+    // Stopping: nothing after this may be committed (the caller's commit is skipped by this throw).
+    if (!acked) throw new Error('stopped before Kafka acknowledged')
   }
 
   /** Emits what is due (everything with `all`), then commits what no bucket in memory needs any more. */

@@ -9,8 +9,8 @@ import { isUtf8 } from 'node:buffer'
 import type { Producer, Message } from 'kafkajs'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../../lib/log.ts'
-import { sleep, backoff } from '../../lib/component.ts'
-import { chunkTopicMessages } from '../../lib/kafka.ts'
+import { sleep } from '../../lib/component.ts'
+import { sendUntilAcked } from '../../lib/kafka.ts'
 import { AuditError, isAuditError } from '../../lib/errors.ts'
 import type { DeadLetter } from '../../lib/deadletter.ts'
 import type { AuditEvent } from '../../lib/ecs.ts'
@@ -165,26 +165,18 @@ export async function startFileCollector (opts: FileCollectorOptions, io: Collec
   let idleWaiters: Array<() => void> = []
   const stream = streamId(opts.host, opts.source)
 
-  async function sendUntilAcked (messages: { events: Message[], dead: Message[] }): Promise<boolean> {
+  async function send (messages: { events: Message[], dead: Message[] }): Promise<boolean> {
     const topicMessages = []
     if (messages.events.length > 0) topicMessages.push({ topic: opts.topic, messages: messages.events })
     if (messages.dead.length > 0) topicMessages.push({ topic: opts.deadletterTopic, messages: messages.dead })
     // Chunks stay under the broker's request limit; an acknowledged chunk is not sent again on a retry.
-    for (const chunk of chunkTopicMessages(topicMessages)) {
-      let acked = false
-      for (let attempt = 0; !acked; attempt++) {
-        if (stop.signal.aborted) return false
-        try {
-          await io.producer.sendBatch({ topicMessages: chunk, acks: -1 })
-          acked = true
-        } catch (err) {
-          const e = new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.events.length + messages.dead.length, opts.topic, err], { cause: err })
-          log.warn({ error_code: e.code, err: e, attempt }, 'Kafka did not acknowledge a batch; reading paused, retrying.')
-          await sleep(backoff(attempt, 250, 15_000), stop.signal)
-        }
+    return await sendUntilAcked(io.producer, topicMessages, {
+      signal: stop.signal,
+      onRetry: (err, attempt) => {
+        const e = new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.events.length + messages.dead.length, opts.topic, err], { cause: err })
+        log.warn({ error_code: e.code, err: e, attempt }, 'Kafka did not acknowledge a batch; reading paused, retrying.')
       }
-    }
-    return true
+    })
   }
 
   async function loop (): Promise<void> {
@@ -218,7 +210,7 @@ export async function startFileCollector (opts: FileCollectorOptions, io: Collec
           m.dead.inc({ source: opts.source, code: out.dead.code })
         }
       }
-      if (!await sendUntilAcked({ events, dead })) return // stopping: checkpoint stays where it was
+      if (!await send({ events, dead })) return // stopping: checkpoint stays where it was
       nextSequence = seq
       await store.save({ version: 1, nextSequence, files: tailer.positions() })
       m.lines.inc({ source: opts.source }, lines.length)
