@@ -34,6 +34,8 @@ const KAFKA_START_TIMEOUT_MS = 90_000
 // Elasticsearch needs 20–60 s on two cores; leave room for a busy CI machine.
 const ELASTICSEARCH_START_TIMEOUT_MS = 150_000
 const STATE_VERSION = 1
+/** How long `up` waits for a running but unresponsive stack before replacing it. */
+const REUSE_PATIENCE_MS = 90_000
 
 interface State {
   stateVersion: number
@@ -180,7 +182,15 @@ export async function up (opts: UpOptions = {}): Promise<StackInfo & { reused: b
   return await withLock(p.lockFile, async () => {
     const previous = await readState(p)
     if (previous !== undefined) {
-      const st = await statusOf(previous)
+      let st = await statusOf(previous)
+      // Both processes alive but not answering: busy (another run's load, a GC pause) or paused by a test
+      // (SIGSTOP). Replacing them would pull the stack away from whoever uses it: give them time first.
+      const until = Date.now() + REUSE_PATIENCE_MS
+      while (!(st.kafka.healthy && st.elasticsearch.healthy) && Date.now() < until &&
+        await isAlive(previous.kafka.pid) && await isAlive(previous.elasticsearch.pid)) {
+        await sleep(2000)
+        st = await statusOf(previous)
+      }
       if (st.kafka.healthy && st.elasticsearch.healthy) return { ...infoOf(previous, p), reused: true }
       log(`Replacing a stale stack (Kafka: ${st.kafka.detail}; Elasticsearch: ${st.elasticsearch.detail}).`)
     }
