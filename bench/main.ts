@@ -5,11 +5,13 @@
 import { benchIngest } from './ingest.ts'
 import { benchAnonymizer } from './anonymizer.ts'
 import { benchIndexer } from './indexer.ts'
+import { benchQuery } from './query.ts'
 
 const suites: Record<string, (args: string[]) => Promise<void>> = {
   ingest: benchIngest,
   anonymizer: benchAnonymizer,
-  indexer: benchIndexer
+  indexer: benchIndexer,
+  query: benchQuery
 }
 
 const [name = 'ingest', ...rest] = process.argv.slice(2)
