@@ -15,6 +15,7 @@ import { anonymizeStream, openInput } from './anonymize-file.ts'
 import { SOURCES } from '../ingest/sources.ts'
 import { prepareRun } from './run-defaults.ts'
 import { verifyDeployment, verifyOptionsFrom, writeKeyPair, type VerifyFlags } from './verify.ts'
+import { cliExport, cliVerifyExport, type ExportFlags } from './export.ts'
 
 const program = new Command()
   .name('auditline')
@@ -34,7 +35,9 @@ function makeCtx (cfg: AppConfig): Ctx & { stop: AbortController } {
 
 /** Runs until SIGINT/SIGTERM, then closes in order (stop intake → flush → commit → disconnect). */
 async function serveUntilSignal (ctx: Ctx & { stop: AbortController }, cfg: AppConfig, close: () => Promise<void>): Promise<void> {
-  const metrics = cfg.metrics.port >= 0 ? await serveMetrics(ctx.metrics, cfg.metrics.host, cfg.metrics.port) : undefined
+  // Called once the stage has started (its clients connected): ready until the shutdown begins (/readyz → 503).
+  const ready = (): boolean => !ctx.stop.signal.aborted
+  const metrics = cfg.metrics.port >= 0 ? await serveMetrics(ctx.metrics, cfg.metrics.host, cfg.metrics.port, { ready }) : undefined
   if (metrics !== undefined) ctx.log.info({ metrics: metrics.url }, 'Metrics endpoint ready.')
   await new Promise<void>(resolve => {
     const onSignal = (sig: string): void => {
@@ -226,6 +229,48 @@ program.command('verify')
     const summary = await verifyDeployment(cfg, verifyOptionsFrom(cfg, flags), f => { process.stdout.write(JSON.stringify(f) + '\n') }, log)
     process.stderr.write(JSON.stringify({ summary }) + '\n')
     if (!summary.clean) process.exitCode = 1
+  })
+
+program.command('export')
+  .description('write an evidence bundle (docs/exports.md) of the events matching the filters to --out DIR: events, inclusion proofs, signed root statements, public key, manifest; progress on stderr')
+  .addOption(configOption)
+  .requiredOption('--case <id>', 'case id the export is made for')
+  .requiredOption('--reason <text>', 'why the export is made')
+  .requiredOption('--out <dir>', 'directory to write the bundle to (created; must be empty)')
+  .option('--from <time>', 'events with @timestamp at or after this RFC 3339 time')
+  .option('--to <time>', 'events with @timestamp before this RFC 3339 time')
+  .option('--category <c...>', 'event.category')
+  .option('--action <a...>', 'event.action')
+  .option('--outcome <o...>', 'event.outcome: success, failure, unknown')
+  .option('--user <name...>', 'user.name')
+  .option('--host <name...>', 'host.name')
+  .option('--source-ip <ip>', 'source.ip: an address or a CIDR block')
+  .option('--class <c...>', 'auditline.class')
+  .option('--ticket <id>', 'panel.ticket_id')
+  .option('--customer <id>', 'panel.customer')
+  .option('--q <text>', 'free text (matched as words)')
+  .option('--session <id>', 'ssh/ftp session or db connection id')
+  .option('--stream <stream>', 'collector stream (auditline.stream)')
+  .action(async (flags: ExportFlags & { config?: string }) => {
+    const cfg = load(flags)
+    const r = await cliExport(cfg, flags, process.stderr)
+    process.stdout.write(`${r.dir}: ${r.events} events${r.unsealed > 0 ? ` (${r.unsealed} matching events not sealed yet were left out)` : ''}\n`)
+  })
+
+program.command('verify-export')
+  .description('check an evidence bundle (directory or tar) offline: file hashes, every event\'s hash, every inclusion proof, the root statements\' signatures and chain; exit 1 and one line per problem (file, line, event) on any change, addition or removal')
+  .argument('<bundle>', 'bundle directory or .tar')
+  .option('--public-key <file>', 'Ed25519 public key (PEM) the operator published; default: the bundle\'s own public-key.pem (then compare the printed key id)')
+  .action(async (bundle: string, opts: { publicKey?: string }) => {
+    const r = await cliVerifyExport(bundle, opts.publicKey)
+    for (const n of r.notes) process.stderr.write(`note: ${n}\n`)
+    for (const p of r.problems) process.stdout.write(`FAIL ${p}\n`)
+    if (r.ok) {
+      process.stdout.write(`OK ${r.events} events, ${r.checkpoints} signed root statements\n`)
+    } else {
+      process.stderr.write(`auditline: AUD_ERR_EXPORT_VERIFY: ${r.problems.length} problem(s) in ${bundle}\n`)
+      process.exitCode = 1
+    }
   })
 
 program.command('keygen')

@@ -2,16 +2,24 @@
  * Elasticsearch access: client factory, index naming and the index templates (explicit ECS mappings,
  * core types only, so that the integ-test distribution and any full cluster accept them).
  */
+import { readFileSync } from 'node:fs'
 import { Client } from '@elastic/elasticsearch'
 import { Type, type Static } from '@sinclair/typebox'
 import { statsTemplate } from './stats-template.ts'
 import { sealsTemplate } from './seal-template.ts'
+import { AuditError } from './errors.ts'
 
 export const ElasticsearchConfigSchema = Type.Object({
   /** Node URL(s), e.g. `http://127.0.0.1:9200`. Empty means "no Elasticsearch configured". */
   url: Type.String({ default: '' }),
   /** API key (base64 `id:key`), preferably from `AUDITLINE_ELASTICSEARCH__API_KEY`. */
   apiKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** File whose content (trailing newline removed) is the API key, instead of `apiKey`. Example: `/run/secrets/es-api-key`. */
+  apiKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** PEM file with the CA certificate(s) of an `https://` cluster; absent = the system CAs. Example: `/etc/auditline/es-ca.pem`. */
+  caFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Check the cluster's certificate and host name (`https://` only). Only a test may set `false`. Example: `true`. */
+  rejectUnauthorized: Type.Boolean({ default: true }),
   /** Prefix of every index and template name. Example: `auditline`. */
   indexPrefix: Type.String({ default: 'auditline', pattern: '^[a-z0-9][a-z0-9_.-]*$' }),
   /** Replicas per index created from auditline's templates (1 or more on a real cluster). */
@@ -23,12 +31,29 @@ export const ElasticsearchConfigSchema = Type.Object({
 export type ElasticsearchConfig = Static<typeof ElasticsearchConfigSchema>
 
 export function createEsClient (cfg: ElasticsearchConfig): Client {
+  if (cfg.apiKey !== undefined && cfg.apiKeyFile !== undefined) {
+    throw new AuditError('AUD_ERR_CONFIG_INVALID', ['elasticsearch: set apiKey (AUDITLINE_ELASTICSEARCH__API_KEY) or apiKeyFile, not both'])
+  }
+  const apiKey = cfg.apiKeyFile === undefined ? cfg.apiKey : readEsFile('elasticsearch.apiKeyFile', cfg.apiKeyFile).trim()
   return new Client({
     node: cfg.url,
     requestTimeout: cfg.requestTimeoutMs,
     maxRetries: 0, // our own code decides what is retried (429/5xx items only)
-    ...(cfg.apiKey === undefined ? {} : { auth: { apiKey: cfg.apiKey } })
+    ...(apiKey === undefined ? {} : { auth: { apiKey } }),
+    tls: {
+      rejectUnauthorized: cfg.rejectUnauthorized,
+      ...(cfg.caFile === undefined ? {} : { ca: readEsFile('elasticsearch.caFile', cfg.caFile) })
+    }
   })
+}
+
+/** Reads a file named in the configuration; the error names field and path, never the content. */
+function readEsFile (field: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new AuditError('AUD_ERR_CONFIG_INVALID', [`${field}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`])
+  }
 }
 
 /** Daily index of an event class: `<prefix>-<class>-YYYY.MM.DD` (UTC day of `@timestamp`). */

@@ -50,6 +50,10 @@ export const ERROR_SPECS = {
   AUD_ERR_API_AUDIT: { message: 'The request could not be audited, so it is not served: %s', retriable: true, status: 503 },
   AUD_ERR_API_INTERNAL: { message: 'Internal error', retriable: true, status: 500 },
   AUD_ERR_STACK_START: { message: 'Local %s did not start: %s', retriable: false },
+  AUD_ERR_EXPORT_BUILD: { message: 'Cannot build the evidence export: %s', retriable: false, status: 422 },
+  AUD_ERR_EXPORT_TOO_LARGE: { message: 'The export matches %s events, more than %s (queryApi.exports.maxEvents): narrow the filters', retriable: false, status: 413 },
+  AUD_ERR_EXPORT_NOT_READY: { message: 'Export %s is %s: its bundle is not ready', retriable: true, status: 409 },
+  AUD_ERR_EXPORT_VERIFY: { message: 'The evidence bundle does not verify: %s', retriable: false },
   AUD_ERR_CLI_USAGE: { message: '%s', retriable: false }
 } as const satisfies Record<string, ErrorSpec>
 

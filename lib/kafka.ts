@@ -2,10 +2,13 @@
  * Kafka access goes through here: kafkajs (last release May 2024) stays behind this module, so that
  * a replacement touches one file. Producers are idempotent with acks=all; consumers never auto-commit.
  */
-import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig, type Message } from 'kafkajs'
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions } from 'node:tls'
+import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig, type Message, type SASLOptions } from 'kafkajs'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Logger } from './log.ts'
 import { sleep, backoff } from './component.ts'
+import { AuditError } from './errors.ts'
 import { TOPICS, topicName, type TopicKey } from './topics.ts'
 
 export const KafkaConfigSchema = Type.Object({
@@ -20,10 +23,76 @@ export const KafkaConfigSchema = Type.Object({
   /** Milliseconds to wait for a broker connection. */
   connectionTimeoutMs: Type.Integer({ default: 5000, minimum: 100 }),
   /** Milliseconds a request may take before it is retried. */
-  requestTimeoutMs: Type.Integer({ default: 30000, minimum: 100 })
+  requestTimeoutMs: Type.Integer({ default: 30000, minimum: 100 }),
+  /**
+   * TLS to the brokers (a `SSL` or `SASL_SSL` listener). Absent or `enabled: false` means plaintext.
+   * Example: `{ enabled: true, caFile: /etc/auditline/kafka-ca.pem }`.
+   */
+  ssl: Type.Optional(Type.Object({
+    /** Speak TLS to every broker. Example: `true`. */
+    enabled: Type.Boolean({ default: true }),
+    /** PEM file with the CA certificate(s) the brokers' certificates chain to; absent = the system CAs. Example: `/etc/auditline/kafka-ca.pem`. */
+    caFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** PEM client certificate, for brokers that require mutual TLS (`ssl.client.auth=required`). Example: `/etc/auditline/kafka-client.pem`. */
+    certFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** PEM private key of `certFile` (keep it mode 0600). Example: `/etc/auditline/kafka-client.key`. */
+    keyFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** Check the broker certificate and host name. Only a test may set `false`. Example: `true`. */
+    rejectUnauthorized: Type.Boolean({ default: true })
+  }, { additionalProperties: false })),
+  /**
+   * SASL authentication (a `SASL_SSL` listener; use `plain` only over TLS). The password comes from
+   * `AUDITLINE_KAFKA__SASL__PASSWORD` or from `passwordFile`, never from the config file in production.
+   * Example: `{ mechanism: scram-sha-512, username: auditline-collector, passwordFile: /run/secrets/kafka-password }`.
+   */
+  sasl: Type.Optional(Type.Object({
+    /** SASL mechanism the listener enables (`sasl.enabled.mechanisms`). Example: `scram-sha-512`. */
+    mechanism: Type.Union([Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512'), Type.Literal('plain')]),
+    /** SASL user name (the SCRAM credential's `name`). Example: `auditline-indexer`. */
+    username: Type.String({ minLength: 1 }),
+    /** The password; prefer the env variable `AUDITLINE_KAFKA__SASL__PASSWORD`. Never logged. */
+    password: Type.Optional(Type.String({ minLength: 1 })),
+    /** File whose content (trailing newline removed) is the password, e.g. a Kubernetes secret mount. Example: `/run/secrets/kafka-password`. */
+    passwordFile: Type.Optional(Type.String({ minLength: 1 }))
+  }, { additionalProperties: false }))
 }, { additionalProperties: false, default: {} })
 
 export type KafkaConfig = Static<typeof KafkaConfigSchema>
+
+/** Reads a secret or certificate file named in the configuration; a missing file is a configuration error. */
+function readConfigFile (field: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    // The message names the field and the path, never the content.
+    throw new AuditError('AUD_ERR_CONFIG_INVALID', [`${field}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`])
+  }
+}
+
+/** The kafkajs `ssl` and `sasl` options of a configuration (files read now, once). Exported for tests. */
+export function kafkaSecurity (cfg: KafkaConfig): { ssl?: ConnectionOptions | boolean, sasl?: SASLOptions } {
+  const out: { ssl?: ConnectionOptions | boolean, sasl?: SASLOptions } = {}
+  if (cfg.ssl !== undefined && cfg.ssl.enabled) {
+    const tls: ConnectionOptions = { rejectUnauthorized: cfg.ssl.rejectUnauthorized }
+    if (cfg.ssl.caFile !== undefined) tls.ca = [readConfigFile('kafka.ssl.caFile', cfg.ssl.caFile)]
+    if ((cfg.ssl.certFile === undefined) !== (cfg.ssl.keyFile === undefined)) {
+      throw new AuditError('AUD_ERR_CONFIG_INVALID', ['kafka.ssl: certFile and keyFile go together (mutual TLS needs both)'])
+    }
+    if (cfg.ssl.certFile !== undefined) tls.cert = readConfigFile('kafka.ssl.certFile', cfg.ssl.certFile)
+    if (cfg.ssl.keyFile !== undefined) tls.key = readConfigFile('kafka.ssl.keyFile', cfg.ssl.keyFile)
+    out.ssl = tls
+  }
+  if (cfg.sasl !== undefined) {
+    const { mechanism, username, password, passwordFile } = cfg.sasl
+    if ((password === undefined) === (passwordFile === undefined)) {
+      throw new AuditError('AUD_ERR_CONFIG_INVALID', ['kafka.sasl: set exactly one of password (AUDITLINE_KAFKA__SASL__PASSWORD) and passwordFile'])
+    }
+    const secret = password ?? readConfigFile('kafka.sasl.passwordFile', passwordFile ?? '').replace(/\r?\n$/, '')
+    if (secret === '') throw new AuditError('AUD_ERR_CONFIG_INVALID', ['kafka.sasl.passwordFile: the file is empty'])
+    out.sasl = mechanism === 'plain' ? { mechanism, username, password: secret } : { mechanism, username, password: secret }
+  }
+  return out
+}
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug'
@@ -36,6 +105,7 @@ export function createKafka (cfg: KafkaConfig, log: Logger): Kafka {
     brokers: [...cfg.brokers],
     connectionTimeout: cfg.connectionTimeoutMs,
     requestTimeout: cfg.requestTimeoutMs,
+    ...kafkaSecurity(cfg),
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...rest } = entry.log
@@ -57,7 +127,10 @@ export function createConsumer (kafka: Kafka, groupId: string, opts: { maxBytes?
     maxBytes: opts.maxBytes ?? 8 * 1024 * 1024,
     maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
     sessionTimeout: 30000,
-    heartbeatInterval: 3000
+    heartbeatInterval: 3000,
+    // A stopping consumer waits for its open fetch; kafkajs' 5 s default would use half of the 10 s SIGTERM budget
+    // (cli/main.ts). An idle fetch returning every second costs one small request per second.
+    maxWaitTimeInMs: 1000
   })
 }
 
@@ -75,7 +148,12 @@ export async function ensureTopics (admin: Admin, cfg: KafkaConfig, keys: readon
   })
   const missing = wanted.filter(t => !existing.has(t.topic))
   const present = wanted.filter(t => existing.has(t.topic))
-  if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true })
+  if (missing.length > 0) {
+    // kafkajs' own waitForLeaders retries LEADER_NOT_AVAILABLE only; on a multi-broker cluster the broker it asks may
+    // not know a just-created topic yet and answers UNKNOWN_TOPIC_OR_PARTITION, which failed `auditline init`.
+    await admin.createTopics({ topics: missing, waitForLeaders: false })
+    await waitForLeaders(admin, missing.map(t => t.topic))
+  }
   if (present.length > 0) {
     await admin.alterConfigs({
       validateOnly: false,
@@ -84,6 +162,26 @@ export async function ensureTopics (admin: Admin, cfg: KafkaConfig, keys: readon
     })
   }
   return { created: missing.map(t => t.topic), updated: present.map(t => t.topic) }
+}
+
+/** Resolves once every partition of `topics` has a leader, as seen by the broker asked; gives up after `timeoutMs`. */
+async function waitForLeaders (admin: Admin, topics: string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = 'no answer'
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics })
+      const ready = meta.topics.length === topics.length && meta.topics.every(t => t.partitions.length > 0 && t.partitions.every(p => p.leader >= 0))
+      if (ready) return
+      last = 'partitions without a leader'
+    } catch (err) {
+      const type = (err as { type?: string }).type
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err
+      last = type
+    }
+    if (Date.now() > deadline) throw new Error(`Topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms (${last}).`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
 }
 
 /**

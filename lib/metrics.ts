@@ -1,5 +1,7 @@
 /**
- * The Prometheus endpoint each long-running command exposes (`GET /metrics`, `GET /healthz`).
+ * The Prometheus endpoint each long-running command exposes: `GET /metrics`, `GET /healthz` (liveness: the
+ * process answers) and `GET /readyz` (readiness: 200 while the stage is started — its Kafka/Elasticsearch clients
+ * connected — and not shutting down, 503 otherwise, so that a load balancer or Kubernetes stops sending work first).
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,8 +13,20 @@ export function createRegistry (): Registry {
   return reg
 }
 
-export async function serveMetrics (reg: Registry, host: string, port: number): Promise<{ url: string, close: () => Promise<void> }> {
+export interface ServeMetricsOptions {
+  /** Readiness of the stage behind `/readyz`; absent = always ready. Example: `() => !stopping`. */
+  ready?: () => boolean | Promise<boolean>
+}
+
+export async function serveMetrics (reg: Registry, host: string, port: number, opts: ServeMetricsOptions = {}): Promise<{ url: string, close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
+    if (req.url === '/readyz') {
+      Promise.resolve(opts.ready === undefined ? true : opts.ready()).then(ok => {
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        res.end(ok ? '{"status":"ready"}' : '{"status":"not ready"}')
+      }, () => { res.writeHead(503, { 'content-type': 'application/json' }); res.end('{"status":"not ready"}') })
+      return
+    }
     if (req.url === '/metrics') {
       reg.metrics().then(text => {
         res.writeHead(200, { 'content-type': reg.contentType })

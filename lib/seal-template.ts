@@ -34,8 +34,10 @@ export const SEALS_MAPPINGS = {
     size: long,
     root: kw,
     prev: kw,
+    prev_statement: kw,
     key_id: kw,
     signed_at: date,
+    root_sig: stored,
     sig: stored
   }
 } as const

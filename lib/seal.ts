@@ -31,13 +31,65 @@ export interface SealCheckpoint {
   root: string
   /** Hex SHA-256 of the previous checkpoint's canonical form (with its signature); null for the first. */
   prev: string | null
+  /**
+   * Hex `statementHash` of the previous checkpoint's root statement; null for the first. Lets an evidence
+   * export show the chain between the root statements it ships without shipping whole checkpoints.
+   * Absent in checkpoints sealed before root statements existed.
+   */
+  prev_statement?: string | null
   key_id: string
   signed_at: string
-  /** Base64 Ed25519 signature over the canonical form without `sig`. */
+  /**
+   * Base64 Ed25519 signature over the canonical root statement (`rootStatement`): lets an evidence export
+   * prove inclusion against the signed root without disclosing the other events' ids, hashes and timestamps.
+   * Absent in checkpoints sealed before root statements existed.
+   */
+  root_sig?: string
+  /** Base64 Ed25519 signature over the canonical form without `sig` (`root_sig` included). */
   sig: string
 }
 
-export type UnsignedCheckpoint = Omit<SealCheckpoint, 'sig' | 'key_id'>
+export type UnsignedCheckpoint = Omit<SealCheckpoint, 'sig' | 'key_id' | 'root_sig'>
+
+/**
+ * What an evidence export ships instead of a checkpoint: the signed root of one tree and its place in the
+ * chain, without the ids, hashes and timestamps of the events in it (selective disclosure).
+ */
+export interface RootStatement {
+  v: 1
+  type: 'auditline.root'
+  seq: number
+  index: string
+  size: number
+  root: string
+  prev_statement: string | null
+  key_id: string
+  signed_at: string
+}
+
+/**
+ * The root statement of a checkpoint (derivable from any checkpoint; signed only if it has `root_sig`). No
+ * `from`/`to`: those are the timestamps of the tree's first and last events, which may not be exported ones.
+ */
+export function rootStatement (cp: Pick<SealCheckpoint, 'seq' | 'index' | 'size' | 'root' | 'prev_statement' | 'key_id' | 'signed_at'>): RootStatement {
+  return { v: 1, type: 'auditline.root', seq: cp.seq, index: cp.index, size: cp.size, root: cp.root, prev_statement: cp.prev_statement ?? null, key_id: cp.key_id, signed_at: cp.signed_at }
+}
+
+/** Hex SHA-256 of a root statement's canonical form with its `root_sig` (if any): what the next one links to. */
+export function statementHash (st: RootStatement & { root_sig?: string | undefined }): string {
+  const { root_sig: rs, ...rest } = st
+  return createHash('sha256').update(canonicalize(rs === undefined ? rest : { ...rest, root_sig: rs })).digest('hex')
+}
+
+/** The statement hash of a checkpoint's root statement (the `prev_statement` of the next checkpoint). */
+export function checkpointStatementHash (cp: SealCheckpoint): string {
+  return statementHash({ ...rootStatement(cp), root_sig: cp.root_sig })
+}
+
+export function verifyRootStatement (st: RootStatement, rootSig: string, publicKey: KeyObject): boolean {
+  if (st.key_id !== keyId(publicKey)) return false
+  return verify(null, Buffer.from(canonicalize(st)), publicKey, Buffer.from(rootSig, 'base64'))
+}
 
 /** The leaf of an event: its `event.hash` (hex) as bytes. */
 export function eventLeaf (eventHashHex: string): Buffer {
@@ -61,7 +113,9 @@ function signedPart (cp: Omit<SealCheckpoint, 'sig'>): Buffer {
 }
 
 export function signCheckpoint (cp: UnsignedCheckpoint, privateKey: KeyObject): SealCheckpoint {
-  const withKey = { ...cp, key_id: keyId(createPublicKey(privateKey)) }
+  const keyed = { ...cp, key_id: keyId(createPublicKey(privateKey)) }
+  // The root statement is signed first; the checkpoint signature then covers `root_sig` too.
+  const withKey = { ...keyed, root_sig: sign(null, Buffer.from(canonicalize(rootStatement(keyed))), privateKey).toString('base64') }
   return { ...withKey, sig: sign(null, signedPart(withKey), privateKey).toString('base64') }
 }
 

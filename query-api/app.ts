@@ -9,6 +9,8 @@ import { registerAuth } from './plugins/auth.ts'
 import { eventsRoutes } from './routes/events.ts'
 import { countsRoutes } from './routes/counts.ts'
 import { statsRoutes } from './routes/stats.ts'
+import { exportsRoutes } from './routes/exports.ts'
+import type { ExportJobs } from './exports.ts'
 import { docsRoutes, registerDocs } from './plugins/docs.ts'
 import { securityHeaders, uiRoutes } from './plugins/ui.ts'
 import type { EventStore } from './store/types.ts'
@@ -20,6 +22,10 @@ export interface AppDeps {
   log: Logger
   /** Records every search and every refused request before the answer goes out. */
   auditor: ApiAuditor
+  /** Evidence export jobs; without them the export routes answer AUD_ERR_EXPORT_BUILD. */
+  exports?: ExportJobs
+  /** TLS certificate and key (PEM contents) when `queryApi.tls` is set: the API then serves HTTPS. */
+  https?: { cert: string, key: string }
 }
 
 export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
@@ -27,7 +33,8 @@ export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
     // pino's Logger is a FastifyBaseLogger; the cast drops pino's generics so that the instance type stays the default one.
     loggerInstance: deps.log.child({ component: 'query-api' }) as FastifyBaseLogger,
     requestIdHeader: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } }
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ...(deps.https === undefined ? {} : { https: deps.https })
   })
 
   /** A refused request is recorded too; if that fails, the refusal still goes out (and the failure is logged). */
@@ -74,6 +81,7 @@ export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
     eventsRoutes(api, deps.store, deps.auditor, cfg)
     countsRoutes(api, deps.store, deps.auditor, cfg)
     statsRoutes(api, deps.store, deps.auditor, cfg)
+    exportsRoutes(api, deps.exports, deps.auditor, cfg)
     docsRoutes(api)
     uiRoutes(api)
   })

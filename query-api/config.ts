@@ -46,6 +46,23 @@ export const StatsLimitsSchema = Type.Object({
   maxDayRangeDays: Type.Integer({ default: 366, minimum: 1, maximum: 3660 })
 }, { additionalProperties: false, default: {} })
 
+export const ExportsConfigSchema = Type.Object({
+  /**
+   * Directory the evidence bundles (`<job id>.tar`) are written to; empty: `<stateDir>/exports`.
+   * Bundles hold audit data: keep the directory private (created with mode 0700). Example: `/var/lib/auditline/exports`.
+   */
+  dir: Type.String({ default: '' }),
+  /** Most events one export may hold; a larger match is refused (413) before anything is written. Example: `100000`. */
+  maxEvents: Type.Integer({ default: 100_000, minimum: 1, maximum: 5_000_000 }),
+  /**
+   * PEM file of the seal public key shipped in bundles; unset: derived from `indexer.seal` (same config file).
+   * Example: `/etc/auditline/seal-key.pub.pem`.
+   */
+  publicKeyFile: Type.Optional(Type.String({ minLength: 1 }))
+}, { additionalProperties: false, default: {} })
+
+export type ExportsConfig = Static<typeof ExportsConfigSchema>
+
 export const QueryApiConfigSchema = Type.Object({
   /** Address to listen on. Example: `127.0.0.1`. */
   host: Type.String({ default: '127.0.0.1' }),
@@ -62,7 +79,19 @@ export const QueryApiConfigSchema = Type.Object({
    */
   tenants: Type.Array(TenantSchema, { default: [] }),
   /** Limits of the statistics feed (`/v1/stats/…`). */
-  stats: StatsLimitsSchema
+  stats: StatsLimitsSchema,
+  /** Evidence exports (`/v1/exports`, docs/exports.md). Example: `{ maxEvents: 50000 }`. */
+  exports: ExportsConfigSchema,
+  /**
+   * Serve HTTPS instead of HTTP. The key file stays mode 0600; a restart picks up a renewed certificate.
+   * Example: `{ certFile: /etc/auditline/api.pem, keyFile: /etc/auditline/api.key }`.
+   */
+  tls: Type.Optional(Type.Object({
+    /** PEM certificate chain (server certificate first). Example: `/etc/auditline/api.pem`. */
+    certFile: Type.String({ minLength: 1 }),
+    /** PEM private key of `certFile`. Example: `/etc/auditline/api.key`. */
+    keyFile: Type.String({ minLength: 1 })
+  }, { additionalProperties: false }))
 }, { additionalProperties: false, default: {} })
 
 export type QueryApiConfig = Static<typeof QueryApiConfigSchema>

@@ -18,7 +18,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Logger } from '../../lib/log.ts'
 import { backoff, sleep } from '../../lib/component.ts'
 import { AuditError } from '../../lib/errors.ts'
-import { checkpointHash, generateSealKey, keyId, loadPrivateKey, merkleRoot, signCheckpoint, verifyCheckpointSignature, type SealCheckpoint, type UnsignedCheckpoint } from '../../lib/seal.ts'
+import { checkpointHash, checkpointStatementHash, generateSealKey, keyId, loadPrivateKey, merkleRoot, signCheckpoint, verifyCheckpointSignature, type SealCheckpoint, type UnsignedCheckpoint } from '../../lib/seal.ts'
 import { SEALS_MAPPINGS, checkpointDocId } from '../../lib/seal-template.ts'
 import type { IndexerConfig } from './config.ts'
 
@@ -36,7 +36,12 @@ export { checkpointDocId }
 export interface TopicOffset { topic: string, partition: number, offset: string }
 
 /** The last checkpoint of the chain: what the next one links to. */
-export interface ChainHead { seq: number, hash: string }
+export interface ChainHead {
+  seq: number
+  hash: string
+  /** `checkpointStatementHash` of the last checkpoint (root statements chain too); absent → null link. */
+  statement?: string
+}
 
 function timeOf (ts: string): number {
   const t = Date.parse(ts)
@@ -87,6 +92,7 @@ export function unsignedCheckpoint (tree: readonly SealLeaf[], head: ChainHead |
     size: tree.length,
     root: merkleRoot(tree.map(l => l.hash)),
     prev: head?.hash ?? null,
+    prev_statement: head?.statement ?? null,
     signed_at: ''
   }
 }
@@ -98,7 +104,7 @@ export function chainCheckpoints (trees: readonly SealLeaf[][], head: ChainHead 
   for (const tree of trees) {
     const cp = signCheckpoint({ ...unsignedCheckpoint(tree, h), signed_at: signedAt.toISOString() }, key)
     out.push(cp)
-    h = { seq: cp.seq, hash: checkpointHash(cp) }
+    h = { seq: cp.seq, hash: checkpointHash(cp), statement: checkpointStatementHash(cp) }
   }
   return out
 }
@@ -250,7 +256,7 @@ export class Sealer {
       // Chaining on is still right (verify reports the bad checkpoint); the operator should know now.
       this.#log.warn({ seq: head.cp.seq, error_code: 'AUD_ERR_INDEX_SEAL_WRITE' }, 'The newest seal checkpoint does not verify with this indexer\'s key; run auditline verify.')
     }
-    this.#head = { seq: head.cp.seq, hash: checkpointHash(head.cp) }
+    this.#head = { seq: head.cp.seq, hash: checkpointHash(head.cp), statement: checkpointStatementHash(head.cp) }
   }
 
   /** Records acknowledged events and the offset after them (committed once they are sealed). */
@@ -322,7 +328,7 @@ export class Sealer {
       const cp = chainCheckpoints([tree], this.#head, this.#o.key.key, (this.#o.now ?? (() => new Date()))())[0] as SealCheckpoint
       try {
         await this.#o.es.create({ index: this.#o.sealsIndex, id: checkpointDocId(cp.seq), document: cp })
-        this.#head = { seq: cp.seq, hash: checkpointHash(cp) }
+        this.#head = { seq: cp.seq, hash: checkpointHash(cp), statement: checkpointStatementHash(cp) }
         this.#m.checkpoints.inc()
         this.#m.sealed.inc(tree.length)
         return

@@ -1,7 +1,7 @@
 // auditline web UI: plain ES module, no framework, no build step (docs/decisions.md). Every value from the
 // API goes into the page through textContent or SVG attributes, never parsed as HTML. The API key lives
 // in sessionStorage (gone with the tab) and goes out as `Authorization: ApiKey …`.
-/* global document, window, sessionStorage, fetch, location, URLSearchParams */
+/* global document, window, sessionStorage, fetch, location, URLSearchParams, URL, setTimeout, clearTimeout */
 
 const KEY = 'auditline.apiKey'
 const SVG = 'http://www.w3.org/2000/svg'
@@ -412,6 +412,82 @@ $('#range-form').addEventListener('submit', (ev) => {
   if (f.from.value !== '') p.set('from', f.from.value)
   if (f.to.value !== '') p.set('to', f.to.value)
   location.hash = `#/stats/${encodeURIComponent($('#site-name').textContent)}?${p}`
+})
+
+// ---------------------------------------------------------------- evidence exports
+
+const EXPORT_LISTS = ['user.name', 'host.name', 'class', 'event.action']
+
+/** Export form → JSON body of POST /v1/exports (lists split at commas, local date-times → UTC). */
+function exportBody (form) {
+  const body = {}
+  for (const [name, raw] of new window.FormData(form)) {
+    const value = String(raw).trim()
+    if (value === '') continue
+    if (EXPORT_LISTS.includes(name)) body[name] = value.split(',').map(v => v.trim()).filter(v => v !== '')
+    else if (name === 'from' || name === 'to') body[name] = new Date(value).toISOString()
+    else body[name] = value
+  }
+  return body
+}
+
+async function apiSend (method, path, body) {
+  const key = apiKey()
+  if (key === '') { status('Enter your API key first (top right).', 'error'); throw new Error('no key') }
+  const res = await fetch(path, { method, headers: { authorization: `ApiKey ${key}`, accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const out = await res.json().catch(() => ({}))
+  if (!res.ok) { status(out.message ?? `HTTP ${res.status}`, 'error'); throw new Error(out.message ?? String(res.status)) }
+  return out
+}
+
+let exportTimer = null
+
+function showJob (job) {
+  $('#export-job').hidden = false
+  const p = job.progress ?? { phase: job.status, done: 0, total: 0 }
+  $('#export-state').textContent = `Export ${job.id.slice(0, 8)}: ${job.status === 'failed' ? `failed (${job.error?.message ?? ''})` : p.phase}`
+  $('#export-progress').max = Math.max(1, p.total)
+  $('#export-progress').value = p.done
+  $('#export-count').textContent = `${num(p.done)} / ${num(p.total)} events`
+  const link = $('#export-download')
+  link.hidden = job.status !== 'done'
+  if (job.status === 'done') {
+    link.textContent = `Download bundle (${num(job.counts.events)} events${job.counts.unsealed_skipped > 0 ? `, ${num(job.counts.unsealed_skipped)} not sealed yet left out` : ''})`
+    link.dataset.bundle = job.bundle
+    link.dataset.name = `evidence-${job.id}.tar`
+  }
+}
+
+async function pollExport (id) {
+  clearTimeout(exportTimer)
+  const job = await api(`/v1/exports/${encodeURIComponent(id)}`)
+  showJob(job)
+  if (job.status === 'queued' || job.status === 'running') exportTimer = setTimeout(() => { pollExport(id).catch(() => {}) }, 500)
+  else status(job.status === 'done' ? 'Export ready.' : 'Export failed.', job.status === 'done' ? '' : 'error')
+}
+
+$('#export-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault()
+  status('Starting export…')
+  const job = await apiSend('POST', '/v1/exports', exportBody(ev.target)).catch(() => undefined)
+  if (job === undefined) return
+  showJob(job)
+  await pollExport(job.id).catch(() => {})
+})
+
+// A plain link cannot carry the Authorization header: fetch the tar and hand it to the browser as a blob.
+$('#export-download').addEventListener('click', async (ev) => {
+  ev.preventDefault()
+  const a = ev.currentTarget
+  const res = await fetch(a.dataset.bundle, { headers: { authorization: `ApiKey ${apiKey()}` } })
+  if (!res.ok) { status(`Download failed: HTTP ${res.status}`, 'error'); return }
+  const url = URL.createObjectURL(await res.blob())
+  const tmp = el('a', { href: url, download: a.dataset.name })
+  document.body.append(tmp)
+  tmp.click()
+  tmp.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+  status('Bundle downloaded.')
 })
 
 // ---------------------------------------------------------------- routing (#/search?…, #/stats/<site>?…, #/exports)

@@ -119,10 +119,11 @@ describe('event counts, OpenAPI document and web UI (app.inject, fake store)', (
       const doc = res.json<{ openapi: string, info: { title: string, version: string }, paths: Record<string, Record<string, { responses?: object, parameters?: Array<{ name: string, in: string, required?: boolean }>, security?: unknown[] }>>, components: { securitySchemes: object } }>()
       assert.match(doc.openapi, /^3\.0\.\d+$/)
       assert.ok(doc.info.title !== '' && doc.info.version !== '')
-      assert.deepEqual(Object.keys(doc.paths).sort(), ['/healthz', '/v1/events', '/v1/events/counts', '/v1/stats/sites', '/v1/stats/sites/{site}'])
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/healthz', '/v1/events', '/v1/events/counts', '/v1/exports', '/v1/exports/{id}', '/v1/exports/{id}/bundle', '/v1/stats/sites', '/v1/stats/sites/{site}'])
       for (const [path, methods] of Object.entries(doc.paths)) {
         for (const [method, op] of Object.entries(methods)) {
-          assert.equal(method, 'get')
+          // Starting an evidence export is the one POST; everything else only reads.
+          assert.equal(method, path === '/v1/exports' ? 'post' : 'get')
           assert.ok(op.responses !== undefined, `${path} has responses`)
           for (const p of op.parameters ?? []) assert.ok(['query', 'path'].includes(p.in), `${path} ${p.name}`)
           // Every {param} of the path is declared as a required path parameter (OpenAPI 3.0 §4.7.12).
