@@ -15,9 +15,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { access, mkdir, readdir, readFile, rm, writeFile, chmod } from 'node:fs/promises'
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { freePort } from './net.ts'
 
 const run = promisify(execFile)
 
@@ -107,26 +108,6 @@ export async function ensureFtpUser (): Promise<void> {
   const [code] = await new Promise<[number | null]>(resolve => child.on('close', c => { resolve([c]) }))
   if (code !== 0) throw new Error(`chpasswd for ${FTP_USER} failed with ${String(code)}`)
   for (const f of await readdir(FTP_HOME)) if (!f.startsWith('.')) await rm(join(FTP_HOME, f), { recursive: true, force: true })
-}
-
-/** A TCP port that is free on both 127.0.0.1 and ::1 right now. */
-export async function freePort (): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port
-        s.close(() => { resolve(p) })
-      })
-    })
-    const v6free = await new Promise<boolean>(resolve => {
-      const s = createServer()
-      s.once('error', () => { resolve(false) })
-      s.listen(port, '::1', () => { s.close(() => { resolve(true) }) })
-    })
-    if (v6free) return port
-  }
 }
 
 export interface RunningFtp {

@@ -20,9 +20,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { createServer, connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort, canConnect } from './net.ts'
 
 export const SSH_USER = 'auditline-ssh'
 export const INVALID_USER = 'intruder-x'
@@ -94,35 +94,6 @@ async function must (cmd: string, args: readonly string[], opts: { env?: NodeJS.
   const r = await exec(cmd, args, opts)
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`)
   return r.stdout
-}
-
-/** A TCP port free on both 127.0.0.1 and ::1 right now. */
-async function freePort (): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port
-        s.close(() => { resolve(p) })
-      })
-    })
-    const v6free = await new Promise<boolean>(resolve => {
-      const s = createServer()
-      s.once('error', () => { resolve(false) })
-      s.listen(port, '::1', () => { s.close(() => { resolve(true) }) })
-    })
-    if (v6free) return port
-  }
-}
-
-function canConnect (host: string, port: number): Promise<boolean> {
-  return new Promise(resolve => {
-    const s = connect({ host, port })
-    s.setTimeout(1000, () => { s.destroy(); resolve(false) })
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => { resolve(false) })
-  })
 }
 
 /**

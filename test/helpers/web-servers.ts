@@ -12,9 +12,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort, canConnect } from './net.ts'
 
 export type Loopback = '127.0.0.1' | '::1'
 
@@ -56,35 +57,6 @@ async function debVersion (pkg: string): Promise<string> {
   return (await exec('dpkg-query', ['-W', '-f=${Version}', pkg])).stdout.trim() // eslint-disable-line no-template-curly-in-string
 }
 
-/** A TCP port free on both 127.0.0.1 and ::1 right now. */
-export async function freePort (): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port
-        s.close(() => { resolve(p) })
-      })
-    })
-    const v6free = await new Promise<boolean>(resolve => {
-      const s = createServer()
-      s.once('error', () => { resolve(false) })
-      s.listen(port, '::1', () => { s.close(() => { resolve(true) }) })
-    })
-    if (v6free) return port
-  }
-}
-
-function listening (host: string, port: number): Promise<boolean> {
-  return new Promise(resolve => {
-    const s = connect({ host, port })
-    s.setTimeout(1000, () => { s.destroy(); resolve(false) })
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => { resolve(false) })
-  })
-}
-
 async function lineCount (file: string): Promise<number> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(l => l !== '').length
 }
@@ -121,7 +93,7 @@ async function startServer (name: RunningWeb['name'], cmd: string, args: string[
   }
   const until = Date.now() + 15_000
   for (const host of ['127.0.0.1', '::1']) {
-    while (!await listening(host, port)) {
+    while (!await canConnect(host, port)) {
       if (child.exitCode !== null || Date.now() > until) {
         await web.stop()
         throw new Error(`${name} did not listen on [${host}]:${port}\n${web.output()}`)
