@@ -12,8 +12,9 @@ export type Decoded =
   | { op: { index: string, id: string, doc: AuditEvent } }
   | { dead: DeadLetter }
 
-export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPrefix: string, now: Date): Decoded {
-  const dead = (code: string, reason: string): Decoded => ({
+/** A dead letter of the indexing stage for the message at `pos` (its value kept: audit and statistics data only). */
+export function indexDeadLetter (value: Buffer | null, pos: KafkaPosition, now: Date, code: string, reason: string): { dead: DeadLetter } {
+  return {
     dead: {
       '@timestamp': now.toISOString(),
       stage: 'index',
@@ -22,20 +23,32 @@ export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPr
       source: { topic: pos.topic, partition: pos.partition, kafka_offset: pos.offset },
       ...(value === null ? {} : { original: value.toString('utf8'), original_encoding: 'utf8', original_length: value.length })
     }
-  })
-  if (value === null) return dead('AUD_ERR_INDEX_DECODE', 'message has no value')
+  }
+}
+
+/** The message's JSON value checked by `check` (which throws an AuditError naming the field), or its dead letter. */
+export function decodeJson<T> (value: Buffer | null, pos: KafkaPosition, now: Date, check: (doc: unknown) => asserts doc is T): { doc: T } | { dead: DeadLetter } {
+  if (value === null) return indexDeadLetter(value, pos, now, 'AUD_ERR_INDEX_DECODE', 'message has no value')
   let doc: unknown
   try {
     doc = JSON.parse(value.toString('utf8'))
   } catch (err) {
-    return dead('AUD_ERR_INDEX_DECODE', `not JSON: ${(err as Error).message}`)
+    return indexDeadLetter(value, pos, now, 'AUD_ERR_INDEX_DECODE', `not JSON: ${(err as Error).message}`)
   }
   try {
-    assertEvent(doc)
+    check(doc)
   } catch (err) {
-    if (isAuditError(err)) return dead(err.code, err.message)
+    if (isAuditError(err)) return indexDeadLetter(value, pos, now, err.code, err.message)
     throw err
   }
+  return { doc }
+}
+
+export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPrefix: string, now: Date): Decoded {
+  const dead = (code: string, reason: string): Decoded => indexDeadLetter(value, pos, now, code, reason)
+  const decoded = decodeJson<AuditEvent>(value, pos, now, assertEvent)
+  if ('dead' in decoded) return decoded
+  const doc = decoded.doc
   const { ok, computed } = verifyEventHash(doc)
   if (!ok) return dead('AUD_ERR_INDEX_HASH_MISMATCH', `event ${doc.event.id}: expected ${String(doc.event.hash)}, computed ${computed}`)
   const indexed: AuditEvent = { ...doc, event: { ...doc.event, ingested: now.toISOString() } }
