@@ -6,7 +6,7 @@
  * never with its content, which holds visitor addresses.
  */
 import type { Consumer, Producer, EachBatchPayload, Message } from 'kafkajs'
-import { Counter, Histogram, Gauge, type Registry } from 'prom-client'
+import { Counter, Histogram, Gauge, type Registry, type Metric } from 'prom-client'
 import type { Ctx, Running } from '../lib/component.ts'
 import { validateConfig } from '../lib/config.ts'
 import { topicName } from '../lib/topics.ts'
@@ -19,6 +19,10 @@ import { EpochKeyRing } from './anonymize-ip/epoch-key.ts'
 import { EpochMapper } from './anonymize-ip/mapper.ts'
 import { anonymizeRecord, type TransformCaches } from './transform.ts'
 import type { ScrubOptions } from './anonymize-ip/text.ts'
+
+function metric<T extends Metric> (reg: Registry, name: string, make: () => T): T {
+  return (reg.getSingleMetric(name) as T | undefined) ?? make()
+}
 
 export function validate (raw: unknown): AnonymizerConfig {
   return validateConfig(AnonymizerConfigSchema, raw)
@@ -59,10 +63,11 @@ export class Anonymizer {
 export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: Consumer, producer: Producer, topicPrefix: string }): Promise<Running> {
   const log = ctx.log.child({ component: 'anonymizer' })
   const reg: Registry = ctx.metrics
-  const records = new Counter({ name: 'auditline_anonymizer_records_total', help: 'Raw web access records anonymized and acknowledged', registers: [reg] })
-  const dead = new Counter({ name: 'auditline_anonymizer_deadletters_total', help: 'Raw records dead-lettered (position and reason only)', labelNames: ['code'], registers: [reg] })
-  const dwell = new Histogram({ name: 'auditline_anonymizer_raw_dwell_seconds', help: 'Time from capture (raw message timestamp) to anonymized output acknowledged', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600], registers: [reg] })
-  const epochs = new Gauge({ name: 'auditline_anonymizer_live_epoch_keys', help: 'Epoch keys held in memory (normally 1, 2 during a grace period)', registers: [reg] })
+  // Get-or-create: a stage restarted in the same process (tests, `run`) finds its metrics registered already.
+  const records = metric(reg, 'auditline_anonymizer_records_total', () => new Counter({ name: 'auditline_anonymizer_records_total', help: 'Raw web access records anonymized and acknowledged', registers: [reg] }))
+  const dead = metric(reg, 'auditline_anonymizer_deadletters_total', () => new Counter({ name: 'auditline_anonymizer_deadletters_total', help: 'Raw records dead-lettered (position and reason only)', labelNames: ['code'], registers: [reg] }))
+  const dwell = metric(reg, 'auditline_anonymizer_raw_dwell_seconds', () => new Histogram({ name: 'auditline_anonymizer_raw_dwell_seconds', help: 'Time from capture (raw message timestamp) to anonymized output acknowledged', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600], registers: [reg] }))
+  const epochs = metric(reg, 'auditline_anonymizer_live_epoch_keys', () => new Gauge({ name: 'auditline_anonymizer_live_epoch_keys', help: 'Epoch keys held in memory (normally 1, 2 during a grace period)', registers: [reg] }))
   const anon = new Anonymizer(cfg)
   const stop = new AbortController()
   const rawTopic = topicName(deps.topicPrefix, 'webRaw')

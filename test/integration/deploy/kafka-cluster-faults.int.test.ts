@@ -118,7 +118,9 @@ describe('3-node Kafka cluster (RF 3, min.insync.replicas 2, acks=all): faults m
 
   // OPEN (not yet passing, so it runs only with AUDITLINE_FAULT_WEB=1): in the runs so far the web-access collector
   // stopped producing after the kill -9 (raw topic stuck at 16,358 of 30,000 lines, the anonymizer caught up with
-  // it, nothing logged at warn), while the sshd collector of the test above recovers. To be diagnosed.
+  // it, nothing logged at warn), while the sshd collector of the test above recovers. To be diagnosed (#8).
+  // A second cause found and fixed since: restarting the anonymizer in one process failed on its metrics
+  // registration; with that fixed the test passed in the one run made, too few to make it part of the suite.
   const itWeb = process.env.AUDITLINE_FAULT_WEB === '1' ? it : it.skip
   itWeb(`kill -9 of a node and an anonymizer restart mid-stream: every one of ${N} web access lines comes out anonymized`, async () => {
     const c = cluster as KafkaCluster
