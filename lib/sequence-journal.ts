@@ -19,9 +19,10 @@
  * Journal lines: `{"k":"<client event id>","s":<sequence>,"f":"<content fingerprint>"}`. The file is
  * compacted to the last `window` entries once it holds twice as many.
  */
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AuditError } from './errors.ts'
+import { writeFileAtomic } from './atomic-file.ts'
 
 interface Entry { s: number, f: string }
 
@@ -160,20 +161,10 @@ export class SequenceJournal {
     // always among them and `next` survives the rewrite.
     const entries = [...this.keys]
     const text = entries.map(([k, e]) => JSON.stringify({ k, s: e.s, f: e.f }) + '\n').join('')
-    const tmp = `${this.file}.tmp`
     try {
       await this.fh?.close()
       this.fh = undefined
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(text)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.file)
-      const dh = await open(join(this.file, '..'), 'r')
-      try { await dh.sync() } finally { await dh.close() }
+      await writeFileAtomic(this.file, text)
     } catch (err) {
       throw this.stateError(err)
     }

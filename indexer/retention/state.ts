@@ -8,9 +8,10 @@
  * nor two different records under one number. A lock file (`.lock`, holding the pid) keeps two runs on the same
  * checkpoint apart; a lock left by a dead process is taken over.
  */
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AuditError } from '../../lib/errors.ts'
+import { writeFileAtomic } from '../../lib/atomic-file.ts'
 import type { AuditEvent } from '../../lib/ecs.ts'
 import type { DeletionResult, DeletionTarget } from './record.ts'
 
@@ -89,18 +90,8 @@ export class RetentionCheckpoint {
 
   /** Persists `next` state; resolves only once it is on disk. */
   async save (next: RetentionState): Promise<void> {
-    const tmp = this.file + '.tmp'
     try {
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(JSON.stringify(next) + '\n')
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.file)
-      const dh = await open(join(this.file, '..'), 'r')
-      try { await dh.sync() } finally { await dh.close() }
+      await writeFileAtomic(this.file, JSON.stringify(next) + '\n')
     } catch (err) {
       throw stateError(this.file, err)
     }

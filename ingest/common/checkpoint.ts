@@ -3,9 +3,10 @@
  * device + inode) and the stream's next sequence number. Written atomically (temp file, fsync, rename,
  * fsync of the directory) and only after Kafka acknowledged everything before the offset.
  */
-import { open, rename, readFile, mkdir } from 'node:fs/promises'
+import { readFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AuditError } from '../../lib/errors.ts'
+import { writeFileAtomic } from '../../lib/atomic-file.ts'
 
 export interface FileCheckpoint {
   /** Last path the file was seen under. */
@@ -49,19 +50,9 @@ export class CheckpointStore {
   }
 
   async save (cp: Checkpoint): Promise<void> {
-    const tmp = `${this.file}.tmp`
     try {
       await mkdir(this.dir, { recursive: true })
-      const fh = await open(tmp, 'w')
-      try {
-        await fh.writeFile(JSON.stringify(cp))
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.file)
-      const dh = await open(this.dir, 'r')
-      try { await dh.sync() } finally { await dh.close() }
+      await writeFileAtomic(this.file, JSON.stringify(cp), 0o644)
     } catch (err) {
       throw new AuditError('AUD_ERR_INGEST_CHECKPOINT', [this.file, err], { cause: err })
     }
