@@ -20,12 +20,14 @@ import { Client } from '@elastic/elasticsearch'
 import { Kafka, logLevel } from 'kafkajs'
 import { finalizeEvent } from '../ingest/common/finalize.ts'
 import type { AuditEvent } from '../lib/ecs.ts'
-import { createConsumer, createProducer, chunkTopicMessages, ensureTopics } from '../lib/kafka.ts'
+import { createConsumer, createProducer, ensureTopics } from '../lib/kafka.ts'
 import { ensureTemplates, indexName } from '../lib/elasticsearch.ts'
 import { topicName } from '../lib/topics.ts'
 import { createLogger } from '../lib/log.ts'
 import { loadAppConfig } from '../cli/config.ts'
 import * as indexer from '../indexer/elasticsearch/run.ts'
+// The same producing step the integration tests use (acks=all, chunked under the request limit).
+import { produceEvents } from '../test/helpers/audit-events.ts'
 
 function arg (args: string[], name: string, def: number): number {
   const i = args.indexOf(name)
@@ -122,7 +124,7 @@ export async function benchIndexer (args: string[]): Promise<void> {
       await ensureTopics(admin, cfg.kafka, ['sshd', 'deadletter'])
       const topic = topicName(topicPrefix, 'sshd')
       topics.push(topic, topicName(topicPrefix, 'deadletter'))
-      await produce(kafka, topic, events)
+      await produceEvents(kafka, topic, events)
       const t = await indexerRun(cfg, kafka, admin, es, topic, n, log)
       bestIndexer = Math.min(bestIndexer, t.acknowledgedMs)
       bestCommitted = Math.min(bestCommitted, t.committedMs)
@@ -163,17 +165,6 @@ async function helperRun (es: Client, prefix: string, events: readonly AuditEven
   const ms = performance.now() - t0
   if (stats.successful !== events.length) throw new Error(`bulk helper indexed ${stats.successful} of ${events.length}`)
   return ms
-}
-
-async function produce (kafka: Kafka, topic: string, events: readonly AuditEvent[]): Promise<void> {
-  const producer = createProducer(kafka)
-  await producer.connect()
-  try {
-    const messages = events.map(e => ({ key: e.event.id, value: JSON.stringify(e) }))
-    for (const chunk of chunkTopicMessages([{ topic, messages }])) await producer.sendBatch({ topicMessages: chunk, acks: -1 })
-  } finally {
-    await producer.disconnect()
-  }
 }
 
 async function indexerRun (cfg: ReturnType<typeof loadAppConfig>, kafka: Kafka, admin: ReturnType<Kafka['admin']>, es: Client, topic: string, n: number,
