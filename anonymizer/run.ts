@@ -18,6 +18,7 @@ import { AnonymizerConfigSchema, type AnonymizerConfig } from './config.ts'
 import { EpochKeyRing } from './anonymize-ip/epoch-key.ts'
 import { EpochMapper } from './anonymize-ip/mapper.ts'
 import { anonymizeRecord, type TransformCaches } from './transform.ts'
+import type { AnonymizedAccess } from './record.ts'
 import type { ScrubOptions } from './anonymize-ip/text.ts'
 
 function metric<T extends Metric> (reg: Registry, name: string, make: () => T): T {
@@ -60,6 +61,34 @@ export class Anonymizer {
   destroy (): void { this.ring.destroyAll() }
 }
 
+/**
+ * Anonymizes a batch of raw web access messages (the stream stage and the embedded mode share it): the records
+ * to pass on and the dead letters, which carry position and reason only — never content, which holds visitor
+ * addresses. A record whose epoch key is gone cannot be anonymized any more and is dead-lettered.
+ */
+export function anonymizeBatch (anon: Anonymizer, msgs: ReadonlyArray<{ value: Buffer | null, offset: string }>, where: { topic: string, partition: number }, now: number): { out: AnonymizedAccess[], dead: DeadLetter[] } {
+  const out: AnonymizedAccess[] = []
+  const dead: DeadLetter[] = []
+  for (const msg of msgs) {
+    const fail = (code: string, reason: string): void => {
+      dead.push({ '@timestamp': new Date(now).toISOString(), stage: 'anonymize', code, reason, source: { topic: where.topic, partition: where.partition, kafka_offset: msg.offset } })
+    }
+    let rec: unknown
+    try {
+      rec = JSON.parse(msg.value?.toString('utf8') ?? '')
+      assertWebAccessRecord(rec)
+    } catch (err) {
+      // The error text of a schema failure names the field only; a JSON error would quote content: not kept.
+      fail(isAuditError(err) ? err.code : 'AUD_ERR_INDEX_DECODE', isAuditError(err) ? err.message : 'not a JSON web access record')
+      continue
+    }
+    const m = anon.mapperFor(Date.parse(rec['@timestamp']), now)
+    if (m === undefined) { fail('AUD_ERR_ANON_EPOCH_OVER', `record of ${rec['@timestamp']} arrived after its epoch key was destroyed`); continue }
+    out.push(anonymizeRecord(rec, m.mapper, anon.scrub, m.caches))
+  }
+  return { out, dead }
+}
+
 export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: Consumer, producer: Producer, topicPrefix: string }): Promise<Running> {
   const log = ctx.log.child({ component: 'anonymizer' })
   const reg: Registry = ctx.metrics
@@ -86,29 +115,10 @@ export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: 
 
   async function eachBatch ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale() || batch.messages.length === 0) return
-    const out: Message[] = []
-    const dl: Message[] = []
-    const now = Date.now()
-    for (const msg of batch.messages) {
-      const fail = (code: string, reason: string): void => {
-        const d: DeadLetter = { '@timestamp': new Date(now).toISOString(), stage: 'anonymize', code, reason, source: { topic: batch.topic, partition: batch.partition, kafka_offset: msg.offset } }
-        dl.push({ value: JSON.stringify(d) })
-        dead.inc({ code })
-      }
-      let rec: unknown
-      try {
-        rec = JSON.parse(msg.value?.toString('utf8') ?? '')
-        assertWebAccessRecord(rec)
-      } catch (err) {
-        // The error text of a schema failure names the field only; a JSON error would quote content: not kept.
-        fail(isAuditError(err) ? err.code : 'AUD_ERR_INDEX_DECODE', isAuditError(err) ? err.message : 'not a JSON web access record')
-        continue
-      }
-      const m = anon.mapperFor(Date.parse(rec['@timestamp']), now)
-      if (m === undefined) { fail('AUD_ERR_ANON_EPOCH_OVER', `record of ${rec['@timestamp']} arrived after its epoch key was destroyed`); continue }
-      const a = anonymizeRecord(rec, m.mapper, anon.scrub, m.caches)
-      out.push({ key: a.web.site, value: JSON.stringify(a) })
-    }
+    const { out: anonymized, dead: failed } = anonymizeBatch(anon, batch.messages, { topic: batch.topic, partition: batch.partition }, Date.now())
+    const out: Message[] = anonymized.map(a => ({ key: a.web.site, value: JSON.stringify(a) }))
+    const dl: Message[] = failed.map(d => ({ value: JSON.stringify(d) }))
+    for (const d of failed) dead.inc({ code: d.code })
     const topicMessages = [{ topic: outTopic, messages: out }]
     if (dl.length > 0) topicMessages.push({ topic: deadTopic, messages: dl })
     await sendAcked(topicMessages)

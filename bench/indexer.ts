@@ -57,13 +57,21 @@ function rate (n: number, ms: number): string {
   return `${Math.round(n / (ms / 1000)).toLocaleString('en-US')} docs/s`
 }
 
-async function endpoints (): Promise<{ brokers: string[], esUrl: string }> {
+/** Kafka and Elasticsearch from KAFKA_BROKERS and ELASTICSEARCH_URL, else the local stack (`started`: this call started it). */
+export async function endpoints (): Promise<{ brokers: string[], esUrl: string, started: boolean }> {
   const brokers = process.env.KAFKA_BROKERS?.split(',').filter(b => b !== '') ?? []
   const esUrl = process.env.ELASTICSEARCH_URL ?? ''
-  if (brokers.length > 0 && esUrl !== '') return { brokers, esUrl }
+  if (brokers.length > 0 && esUrl !== '') return { brokers, esUrl, started: false }
   const { up } = await import('../deploy/local/stack.ts')
   const info = await up()
-  return { brokers: info.kafka.brokers, esUrl: info.elasticsearch.url }
+  return { brokers: info.kafka.brokers, esUrl: info.elasticsearch.url, started: !info.reused }
+}
+
+/** Deletes everything `ensureTemplates` and indexing made under an index prefix: indices, seals, templates. */
+export async function dropPrefix (es: Client, prefix: string): Promise<void> {
+  await es.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => {})
+  await es.indices.delete({ index: `${prefix}_seals`, ignore_unavailable: true }).catch(() => {})
+  for (const name of [`${prefix}-events`, `${prefix}-stats`, `${prefix}_seals`]) await es.indices.deleteIndexTemplate({ name }).catch(() => {})
 }
 
 export async function benchIndexer (args: string[]): Promise<void> {
@@ -140,11 +148,7 @@ export async function benchIndexer (args: string[]): Promise<void> {
       `indexer / helper with the indexer's request shape: ${(bestShaped / bestIndexer).toFixed(2)}\n\n`)
   } finally {
     // The bench shares the node and broker with everything else: leave nothing behind.
-    for (const p of prefixes) {
-      await es.indices.delete({ index: `${p}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => {})
-      await es.indices.delete({ index: `${p}_seals`, ignore_unavailable: true }).catch(() => {})
-      for (const name of [`${p}-events`, `${p}-stats`, `${p}_seals`]) await es.indices.deleteIndexTemplate({ name }).catch(() => {})
-    }
+    for (const p of prefixes) await dropPrefix(es, p)
     if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {})
     await admin.disconnect()
     await es.close()

@@ -38,11 +38,12 @@ async function exists (p: string): Promise<boolean> {
   try { await stat(p); return true } catch { return false }
 }
 
-async function repeatToFile (src: string, dir: string): Promise<{ file: string, lines: number }> {
+/** The lines of `src` repeated up to `target` lines into a new file in `dir`. */
+export async function repeatToFile (src: string, dir: string, target = TARGET_LINES): Promise<{ file: string, lines: number }> {
   const text = await readFile(src, 'utf8')
   const lines = text.split('\n').filter(l => l !== '')
   const out: string[] = []
-  for (let i = 0; out.length < TARGET_LINES; i++) out.push(lines[i % lines.length] as string)
+  for (let i = 0; out.length < target; i++) out.push(lines[i % lines.length] as string)
   const file = join(dir, `bench-${randomBytes(3).toString('hex')}.log`)
   await writeFile(file, out.join('\n') + '\n')
   return { file, lines: out.length }

@@ -2,6 +2,7 @@
  * The whole configuration file: one section per component, validated once at start-up
  * (`additionalProperties: false` everywhere: a misspelt key is an error, not a silent default).
  */
+import { join } from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { KafkaConfigSchema } from '../lib/kafka.ts'
 import { ElasticsearchConfigSchema } from '../lib/elasticsearch.ts'
@@ -31,6 +32,17 @@ export const AppConfigSchema = Type.Object({
     /** Port of the Prometheus endpoint; 0 picks a free one, -1 turns it off. */
     port: Type.Integer({ default: 9464, minimum: -1, maximum: 65535 })
   }, { additionalProperties: false, default: {} }),
+  /**
+   * `embedded`: every stage in one process on a SQLite file, no Kafka or Elasticsearch; `distributed`: Kafka +
+   * Elasticsearch; `auto` (default): embedded when neither `kafka.brokers` nor `elasticsearch.url` is set.
+   */
+  mode: Type.Union([Type.Literal('auto'), Type.Literal('embedded'), Type.Literal('distributed')], { default: 'auto' }),
+  embedded: Type.Object({
+    /** The embedded store's SQLite file (WAL mode: `-wal` and `-shm` files beside it). Empty: `<stateDir>/auditline.db`. */
+    file: Type.String({ default: '' }),
+    /** Anonymized web records the statistics stage may lag behind before the web collectors wait (the bounded channel). */
+    maxStatsLag: Type.Integer({ default: 100_000, minimum: 1000 })
+  }, { additionalProperties: false, default: {} }),
   kafka: KafkaConfigSchema,
   elasticsearch: ElasticsearchConfigSchema,
   ingest: IngestConfigSchema,
@@ -45,6 +57,16 @@ export const AppConfigSchema = Type.Object({
 }, { additionalProperties: false })
 
 export type AppConfig = Static<typeof AppConfigSchema>
+
+/** Whether this config runs the embedded mode (see `mode`). */
+export function isEmbedded (cfg: Pick<AppConfig, 'mode' | 'kafka' | 'elasticsearch'>): boolean {
+  return cfg.mode === 'embedded' || (cfg.mode === 'auto' && cfg.kafka.brokers.length === 0 && cfg.elasticsearch.url === '')
+}
+
+/** The embedded store's file. */
+export function embeddedFile (cfg: Pick<AppConfig, 'embedded' | 'stateDir'>): string {
+  return cfg.embedded.file !== '' ? cfg.embedded.file : join(cfg.stateDir, 'auditline.db')
+}
 
 /** Loads file + env, then lets each component check what a schema cannot (unknown source types, …). */
 export function loadAppConfig (file: string | undefined, env: Readonly<Record<string, string | undefined>>, overrides?: Record<string, unknown>): Readonly<AppConfig> {

@@ -14,9 +14,11 @@ import { AuditError } from '../lib/errors.ts'
 import { readTar, verifyBundle, type Bundle, type VerifyResult } from '../lib/evidence.ts'
 import { loadSealKey } from '../indexer/elasticsearch/seal.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
-import { elasticsearchSeals, runExport, type Progress } from '../query-api/exports.ts'
+import { elasticsearchSeals, runExport, type Progress, type SealSource } from '../query-api/exports.ts'
 import { toFilter, type EventsQueryT } from '../query-api/routes/events.ts'
-import type { AppConfig } from './config.ts'
+import { isEmbedded, type AppConfig } from './config.ts'
+import { openEmbeddedRead } from './embedded.ts'
+import type { EventStore } from '../query-api/store/types.ts'
 
 const usage = (msg: string): AuditError => new AuditError('AUD_ERR_CLI_USAGE', [msg])
 
@@ -120,13 +122,13 @@ export async function cliExport (cfg: AppConfig, flags: ExportFlags, stderr: Nod
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  const es = createEsClient(cfg.elasticsearch)
+  const stores = isEmbedded(cfg) ? openEmbeddedRead(cfg) : openEsRead(cfg)
   const bar = progressReporter(stderr)
   try {
     const id = randomUUID()
     const { bundle, manifest } = await runExport(
-      new ElasticsearchEventStore(es, cfg.elasticsearch.indexPrefix),
-      elasticsearchSeals(es, sealsIndexName(cfg.elasticsearch.indexPrefix)),
+      stores.store,
+      stores.seals,
       filter,
       { id, caseId: flags.case, reason: flags.reason, requester: `cli:${userInfo().username}`, query: { ...filter }, created: new Date().toISOString() },
       { maxEvents: cfg.queryApi.exports.maxEvents, publicKeyPem: pem, onProgress: p => { bar.update(p) } }
@@ -136,7 +138,16 @@ export async function cliExport (cfg: AppConfig, flags: ExportFlags, stderr: Nod
     for (const [name, data] of bundle) await writeFile(join(flags.out, name), data, { mode: 0o600 })
     return { dir: flags.out, events: manifest.counts.events, unsealed: manifest.counts.unsealed_skipped }
   } finally {
-    await es.close()
+    await stores.close()
+  }
+}
+
+function openEsRead (cfg: AppConfig): { store: EventStore, seals: SealSource, close: () => Promise<void> } {
+  const es = createEsClient(cfg.elasticsearch)
+  return {
+    store: new ElasticsearchEventStore(es, cfg.elasticsearch.indexPrefix),
+    seals: elasticsearchSeals(es, sealsIndexName(cfg.elasticsearch.indexPrefix)),
+    close: async () => { await es.close() }
   }
 }
 

@@ -8,7 +8,9 @@ import { createRegistry, serveMetrics } from '../lib/metrics.ts'
 import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
-import { loadAppConfig, type AppConfig } from './config.ts'
+import { embeddedFile, isEmbedded, loadAppConfig, type AppConfig } from './config.ts'
+import { SqliteStore } from '../indexer/sqlite/store.ts'
+import { startEmbedded } from './embedded.ts'
 import { init, startCollect, startIndex, startServe, startAll, startPanelIntake, startAnonymize, startStats, startRetention, runRetention } from './pipeline.ts'
 import { parseFile } from './parse-file.ts'
 import { anonymizeStream, openInput } from './anonymize-file.ts'
@@ -55,10 +57,15 @@ async function serveUntilSignal (ctx: Ctx & { stop: AbortController }, cfg: AppC
 }
 
 program.command('init')
-  .description('create the Kafka topics and Elasticsearch index templates (idempotent)')
+  .description('create the Kafka topics and Elasticsearch index templates, or the embedded store\'s file (idempotent)')
   .addOption(configOption)
   .action(async (opts: { config?: string }) => {
     const cfg = load(opts)
+    if (isEmbedded(cfg)) {
+      SqliteStore.open(embeddedFile(cfg), { indexPrefix: cfg.elasticsearch.indexPrefix }).close()
+      process.stdout.write(JSON.stringify({ mode: 'embedded', file: embeddedFile(cfg) }, null, 2) + '\n')
+      return
+    }
     const ctx = makeCtx(cfg)
     const res = await init(cfg, ctx)
     process.stdout.write(JSON.stringify(res, null, 2) + '\n')
@@ -152,20 +159,32 @@ program.command('serve')
   })
 
 program.command('run')
-  .description('run every stage in one process; with no Kafka/Elasticsearch configured, starts the local stack (deploy/local)')
+  .description('run every stage in one process: embedded (one SQLite file, no servers) when no Kafka/Elasticsearch is configured, else against them')
   .addOption(configOption)
-  .action(async (opts: { config?: string }) => {
+  .option('--demo', 'generate realistic demo logs of every event class (ingest/demo) instead of following the machine\'s logs')
+  .option('--local-stack', 'without Kafka/Elasticsearch configured: start deploy/local\'s Kafka + Elasticsearch (needs Java) instead of the embedded mode')
+  .action(async (opts: { config?: string, demo?: boolean, localStack?: boolean }) => {
     const base = load(opts)
     const log = createLogger({ level: base.log.level })
-    const { cfg, apiKey, notes } = await prepareRun(base, log)
+    const { cfg, apiKey, notes, demo } = await prepareRun(base, log, { ...(opts.demo === true ? { demo: true } : {}), ...(opts.localStack === true ? { localStack: true } : {}) })
     const ctx = { ...makeCtx(cfg), log }
-    const running = await startAll(cfg, ctx)
+    let running
+    try {
+      running = isEmbedded(cfg) ? await startEmbedded(cfg, ctx) : await startAll(cfg, ctx)
+    } catch (err) {
+      await demo?.close()
+      throw err
+    }
     for (const n of notes) log.info(n)
-    process.stdout.write(`\nauditline is running.\n  Query API: ${running.url}/v1/events\n` +
+    process.stdout.write(`\nauditline is running (${isEmbedded(cfg) ? 'embedded' : 'distributed'} mode).\n  Web UI: ${running.url}/\n  Query API: ${running.url}/v1/events\n` +
       (apiKey === undefined ? '' : `  API key (shown once, stored hashed in ${cfg.stateDir}/api-keys.json): ${apiKey}\n`) +
-      `  Try: curl -H 'Authorization: ApiKey <key>' '${running.url}/v1/events?size=5'\n` +
+      `  Try: curl -H 'Authorization: ApiKey <key>' '${running.url}/v1/events?size=5&reason=first+look'\n` +
       (running.panel === undefined ? '' : `  Panel intake: ${running.panel.url}/v1/panel-events\n`) + '\n')
-    await serveUntilSignal(ctx, cfg, () => running.close())
+    const stages = running
+    await serveUntilSignal(ctx, cfg, async () => {
+      await demo?.close()
+      await stages.close()
+    })
   })
 
 program.command('parse')

@@ -22,10 +22,12 @@ import { SequenceJournal } from '../lib/sequence-journal.ts'
 import { topicName } from '../lib/topics.ts'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import type { AppConfig } from './config.ts'
+import { isEmbedded, type AppConfig } from './config.ts'
+import { retentionDeps } from './retention.ts'
+import { runEmbeddedRetention } from './embedded.ts'
 
 function needKafka (cfg: AppConfig): void {
-  if (cfg.kafka.brokers.length === 0) throw new AuditError('AUD_ERR_CONFIG_INVALID', ['kafka.brokers is empty (set it in the config file or AUDITLINE_KAFKA__BROKERS)'])
+  if (cfg.kafka.brokers.length === 0) throw new AuditError('AUD_ERR_CONFIG_INVALID', ['kafka.brokers is empty (set it in the config file or AUDITLINE_KAFKA__BROKERS; without Kafka, `auditline run` runs every stage embedded)'])
 }
 
 function needEs (cfg: AppConfig): void {
@@ -139,25 +141,12 @@ export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   }
 }
 
-function retentionDeps (cfg: AppConfig, ctx: Ctx, es: ReturnType<typeof createEsClient>, now: () => Date): retention.RetentionDeps {
-  const host = cfg.retention.host !== '' ? cfg.retention.host : cfg.ingest.host !== '' ? cfg.ingest.host : hostname()
-  return {
-    store: retention.elasticsearchStore(es),
-    indexPrefix: cfg.elasticsearch.indexPrefix,
-    host,
-    stateDir: cfg.retention.stateDir !== '' ? cfg.retention.stateDir : join(cfg.stateDir, 'retention'),
-    now,
-    log: ctx.log,
-    metrics: ctx.metrics,
-    signal: ctx.signal
-  }
-}
-
 /**
  * One retention run (`auditline retention`): deletes expired daily indices, each recorded in `audit.api.v1`
  * before and after. A dry run only reports what would be deleted (no Kafka needed). `now` is injectable for tests.
  */
 export async function runRetention (cfg: AppConfig, ctx: Ctx, opts: { dryRun?: boolean, now?: () => Date } = {}): Promise<retention.RetentionReport> {
+  if (isEmbedded(cfg)) return await runEmbeddedRetention(cfg, ctx, opts)
   needEs(cfg)
   const dryRun = opts.dryRun === true
   if (!dryRun) needKafka(cfg)
@@ -165,7 +154,7 @@ export async function runRetention (cfg: AppConfig, ctx: Ctx, opts: { dryRun?: b
   const producer = dryRun ? undefined : createProducer(createKafka(cfg.kafka, ctx.log))
   try {
     await producer?.connect()
-    const deps = retentionDeps(cfg, ctx, es, opts.now ?? (() => new Date()))
+    const deps = retentionDeps(cfg, ctx, retention.elasticsearchStore(es), opts.now ?? (() => new Date()))
     if (producer !== undefined) deps.publish = retention.kafkaPublisher(producer, topicName(cfg.kafka.topicPrefix, 'api'))
     return await retention.run(cfg.retention, deps, { dryRun })
   } finally {
@@ -185,7 +174,7 @@ export async function startRetention (cfg: AppConfig, ctx: Ctx, opts: { now?: ()
   const es = createEsClient(cfg.elasticsearch)
   const producer = createProducer(createKafka(cfg.kafka, ctx.log))
   await producer.connect()
-  const deps = retentionDeps(cfg, ctx, es, opts.now ?? (() => new Date()))
+  const deps = retentionDeps(cfg, ctx, retention.elasticsearchStore(es), opts.now ?? (() => new Date()))
   deps.publish = retention.kafkaPublisher(producer, topicName(cfg.kafka.topicPrefix, 'api'))
   const running = retention.startScheduled(cfg.retention, deps)
   return {

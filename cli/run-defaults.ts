@@ -1,45 +1,73 @@
 /**
- * What `auditline run` fills in when the config leaves it open: a local Kafka + Elasticsearch
- * (deploy/local) when neither is configured, the machine's readable auth log as a source, and a
- * first API key (printed once, stored only as a hash). Until the embedded store exists (#7), the
- * no-server default is the local stack.
+ * What `auditline run` fills in when the config leaves it open: the embedded mode when no Kafka or
+ * Elasticsearch is configured (or the local stack of deploy/local with `--local-stack`), the machine's usual
+ * logs that exist, are readable and hold lines — else the demo generator (ingest/demo) —, a first API key
+ * (printed once, stored only as a hash) and a seal key.
  */
-import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { startDemo, type RunningDemo } from '../ingest/demo/run.ts'
 import type { Logger } from '../lib/log.ts'
 import { createKey } from '../lib/apikey.ts'
 import { generateSealKey } from '../lib/seal.ts'
 import { deepMerge, validateConfig } from '../lib/config.ts'
-import { AppConfigSchema, type AppConfig } from './config.ts'
+import { AppConfigSchema, embeddedFile, isEmbedded, type AppConfig } from './config.ts'
 import type { ApiKey } from '../query-api/config.ts'
 
-const DEFAULT_SOURCES = [
+/** The machine's usual logs, in the formats their Debian packages write by default. */
+export const MACHINE_SOURCES = [
   { name: 'auth-log', type: 'sshd', paths: ['/var/log/auth.log'] },
-  { name: 'secure-log', type: 'sshd', paths: ['/var/log/secure'] }
-]
+  { name: 'secure-log', type: 'sshd', paths: ['/var/log/secure'] },
+  { name: 'vsftpd-log', type: 'vsftpd', paths: ['/var/log/vsftpd.log'] },
+  { name: 'nginx-access', type: 'web-access', paths: ['/var/log/nginx/access.log'], options: { vhost: 'localhost' } },
+  { name: 'apache-access', type: 'web-access', paths: ['/var/log/apache2/access.log'], options: { vhost: 'localhost' } }
+] as const
 
 async function readable (path: string): Promise<boolean> {
   try { await access(path, constants.R_OK); return true } catch { return false }
 }
 
-export async function prepareRun (cfg: AppConfig, log: Logger): Promise<{ cfg: AppConfig, apiKey?: string, notes: string[] }> {
+/** Readable and holding lines: an empty log of a freshly installed package has nothing to show yet. */
+async function hasLines (path: string): Promise<boolean> {
+  try { return await readable(path) && (await stat(path)).size > 0 } catch { return false }
+}
+
+export interface RunOptions {
+  /** Generate demo logs (ingest/demo) instead of following the machine's logs. */
+  demo?: boolean
+  /** Without Kafka/Elasticsearch configured: start deploy/local's Kafka + Elasticsearch instead of the embedded mode. */
+  localStack?: boolean
+}
+
+export async function prepareRun (cfg: AppConfig, log: Logger, opts: RunOptions = {}): Promise<{ cfg: AppConfig, apiKey?: string, notes: string[], demo?: RunningDemo }> {
   const over: Record<string, unknown> = {}
   const notes: string[] = []
-  if (cfg.kafka.brokers.length === 0 && cfg.elasticsearch.url === '') {
+  if (isEmbedded(cfg) && opts.localStack !== true) {
+    notes.push(`Embedded mode: every stage in this process, stored in ${embeddedFile(cfg)} (no Kafka, Elasticsearch or Java). Set kafka.brokers and elasticsearch.url for the distributed mode.`)
+  } else if (cfg.kafka.brokers.length === 0 && cfg.elasticsearch.url === '') {
     const { up } = await import('../deploy/local/stack.ts')
     log.info('No Kafka or Elasticsearch configured: starting the local stack (deploy/local).')
     const stack = await up({ log: (msg: string) => { log.info(msg) } })
+    over.mode = 'distributed'
     over.kafka = { brokers: stack.kafka.brokers }
     over.elasticsearch = { url: stack.elasticsearch.url }
     notes.push(`Local stack: Kafka ${stack.kafka.version} at ${stack.kafka.brokers.join(',')}, Elasticsearch ${stack.elasticsearch.version} at ${stack.elasticsearch.url} (stop with npm run stack:down).`)
   }
-  if (cfg.ingest.sources.length === 0) {
+  let demo: RunningDemo | undefined
+  if (cfg.ingest.sources.length === 0 || opts.demo === true) {
     const sources = []
-    for (const s of DEFAULT_SOURCES) if (await readable(s.paths[0] as string)) sources.push(s)
+    if (opts.demo !== true) for (const s of MACHINE_SOURCES) if (await hasLines(s.paths[0])) sources.push(s)
+    if (sources.length === 0) {
+      const dir = join(cfg.stateDir, 'demo')
+      demo = await startDemo({ dir, log: log.child({ component: 'ingest.demo' }) })
+      sources.push(...demo.sources)
+      notes.push(opts.demo === true
+        ? `Demo data: generated logs in ${dir} (synthetic; see docs/sources/demo.md).`
+        : `No readable machine logs with content (${MACHINE_SOURCES.map(s => s.paths[0]).join(', ')}): generating demo logs in ${dir} (synthetic; see docs/sources/demo.md). Configure ingest.sources to follow real logs.`)
+    } else {
+      notes.push(`Following ${sources.map(s => s.paths[0]).join(', ')}.`)
+    }
     over.ingest = { sources }
-    notes.push(sources.length === 0
-      ? 'No log sources configured and no readable auth log found: add ingest.sources to the config.'
-      : `Following ${sources.map(s => s.paths[0]).join(', ')}.`)
   }
   let apiKey: string | undefined
   if (cfg.queryApi.apiKeys.length === 0) {
@@ -69,6 +97,11 @@ export async function prepareRun (cfg: AppConfig, log: Logger): Promise<{ cfg: A
     }
     over.indexer = { seal: { privateKeyFile: file } }
   }
-  const merged = validateConfig(AppConfigSchema, deepMerge(structuredClone(cfg) as unknown as Record<string, unknown>, over))
-  return { cfg: merged, ...(apiKey === undefined ? {} : { apiKey }), notes }
+  try {
+    const merged = validateConfig(AppConfigSchema, deepMerge(structuredClone(cfg) as unknown as Record<string, unknown>, over))
+    return { cfg: merged, ...(apiKey === undefined ? {} : { apiKey }), notes, ...(demo === undefined ? {} : { demo }) }
+  } catch (err) {
+    await demo?.close()
+    throw err
+  }
 }

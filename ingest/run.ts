@@ -27,12 +27,12 @@ export interface IngestRunning extends Running {
   drained (): Promise<void>
 }
 
-export async function start (cfg: IngestConfig, ctx: Ctx & { producer: Producer, topicPrefix: string }): Promise<IngestRunning> {
+export async function start (cfg: IngestConfig, ctx: Ctx & { producer: Pick<Producer, 'sendBatch'>, topicPrefix: string }): Promise<IngestRunning> {
   const host = cfg.host === '' ? hostname() : cfg.host
-  const running: RunningCollector[] = []
-  for (const s of cfg.sources) {
+  // Started side by side: a collector that is already reading must not delay the start of the next one.
+  const started = await Promise.allSettled(cfg.sources.map(async s => {
     const { topic, ...handler } = handlerFor(s.type, s.format, s.options)
-    running.push(await startFileCollector({
+    return await startFileCollector({
       ...handler,
       source: s.name,
       host,
@@ -45,7 +45,13 @@ export async function start (cfg: IngestConfig, ctx: Ctx & { producer: Producer,
       batchBytes: cfg.batchBytes,
       pollMs: cfg.pollMs,
       rotatedIdleMs: cfg.rotatedIdleMs
-    }, { log: ctx.log, producer: ctx.producer, metrics: ctx.metrics }))
+    }, { log: ctx.log, producer: ctx.producer, metrics: ctx.metrics })
+  }))
+  const running: RunningCollector[] = started.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  const failed = started.find(r => r.status === 'rejected')
+  if (failed !== undefined) {
+    await Promise.all(running.map(r => r.close()))
+    throw failed.reason
   }
   return {
     async close () { await Promise.all(running.map(r => r.close())) },

@@ -32,7 +32,7 @@ export const ERROR_SPECS = {
   AUD_ERR_INDEX_SEAL_WRITE: { message: 'Cannot write seal checkpoint %s: %s', retriable: true },
   AUD_ERR_RETENTION_STATE: { message: 'Cannot read or write the retention checkpoint %s: %s', retriable: true },
   AUD_ERR_RETENTION_BUSY: { message: 'Another retention run holds %s (pid %s)', retriable: true },
-  AUD_ERR_RETENTION_DELETE: { message: 'Elasticsearch did not delete index %s: %s', retriable: true },
+  AUD_ERR_RETENTION_DELETE: { message: 'The store did not delete index %s: %s', retriable: true },
   AUD_ERR_ES_CONNECT: { message: 'Cannot reach Elasticsearch at %s: %s', retriable: true },
   AUD_ERR_PANEL_BAD_REQUEST: { message: 'Bad request: %s', retriable: false, status: 400 },
   AUD_ERR_PANEL_TOO_LARGE: { message: '%s', retriable: false, status: 413 },

@@ -67,7 +67,11 @@ export function apiAuditEvent (input: ApiAuditInput, host: string, sequence: num
   return sealed
 }
 
-export function kafkaAuditor (producer: Producer, topic: string, journal: SequenceJournal, host: string): ApiAuditor {
+/**
+ * Numbers each audit event from `journal` (gap-free per API instance) and hands it to `deliver`, which resolves
+ * once the event is durable: acknowledged by Kafka, or committed to the embedded store.
+ */
+export function journaledAuditor (journal: SequenceJournal, host: string, deliver: (event: AuditEvent) => Promise<void>): ApiAuditor {
   return {
     async record (input) {
       const requestId = randomUUID()
@@ -75,13 +79,19 @@ export function kafkaAuditor (producer: Producer, topic: string, journal: Sequen
       if ('conflicts' in r) throw new AuditError('AUD_ERR_API_AUDIT', ['sequence conflict'])
       const event = apiAuditEvent(input, host, r.sequences[0] as number, new Date(), requestId)
       try {
-        await producer.send({ topic, acks: -1, messages: [{ key: event.auditline.stream, value: JSON.stringify(event) }] })
+        await deliver(event)
       } catch (err) {
         throw new AuditError('AUD_ERR_API_AUDIT', [err], { cause: err })
       }
     },
     async close () { await journal.close() }
   }
+}
+
+export function kafkaAuditor (producer: Producer, topic: string, journal: SequenceJournal, host: string): ApiAuditor {
+  return journaledAuditor(journal, host, async event => {
+    await producer.send({ topic, acks: -1, messages: [{ key: event.auditline.stream, value: JSON.stringify(event) }] })
+  })
 }
 
 /** Records `input`; any failure becomes AUD_ERR_API_AUDIT (503), so an unrecorded request is never served. */

@@ -18,7 +18,7 @@ import type { DeadLetter } from '../../lib/deadletter.ts'
 import { IndexerConfigSchema, type IndexerConfig } from './config.ts'
 import { decodeMessage, isRetriableStatus, type Decoded } from './transform.ts'
 import { decodeStatsMessage, type StatsDecoded } from './stats.ts'
-import { Sealer, loadSealKey, type SealLeaf } from './seal.ts'
+import { Sealer, elasticsearchSealStore, loadSealKey, type SealLeaf } from './seal.ts'
 import { sealsIndexName } from '../../lib/seal-template.ts'
 
 export function validate (raw: unknown): IndexerConfig {
@@ -67,8 +67,7 @@ export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): P
     log.warn({ error_code: e.code, key_id: sealKey.keyId, public_key: sealKey.publicPem }, `${e.message}. Create a key with auditline keygen and set indexer.seal.privateKeyFile.`)
   }
   const sealer = new Sealer({
-    es: deps.es,
-    sealsIndex: sealsIndexName(deps.indexPrefix),
+    seals: elasticsearchSealStore(deps.es, sealsIndexName(deps.indexPrefix)),
     key: sealKey,
     sliceMs: cfg.seal.sliceMs,
     maxLeaves: cfg.seal.maxLeaves,

@@ -21,6 +21,7 @@ import { AuditError } from '../../lib/errors.ts'
 import { checkpointHash, checkpointStatementHash, generateSealKey, keyId, loadPrivateKey, merkleRoot, signCheckpoint, verifyCheckpointSignature, type SealCheckpoint, type UnsignedCheckpoint } from '../../lib/seal.ts'
 import { SEALS_MAPPINGS, checkpointDocId } from '../../lib/seal-template.ts'
 import type { IndexerConfig } from './config.ts'
+import type { SealStore } from '../store.ts'
 
 /** One indexed audit event, as a checkpoint seals it. */
 export interface SealLeaf {
@@ -191,9 +192,27 @@ export async function readHead (es: Client, sealsIndex: string): Promise<{ docId
   }
 }
 
+/** The seals index of Elasticsearch as a SealStore (create-only writes: `op_type=create`). */
+export function elasticsearchSealStore (es: Client, sealsIndex: string): SealStore {
+  return {
+    name: sealsIndex,
+    ensure: async () => { await ensureSealsIndex(es, sealsIndex) },
+    readHead: async () => await readHead(es, sealsIndex),
+    async create (cp) {
+      try {
+        await es.create({ index: sealsIndex, id: checkpointDocId(cp.seq), document: cp })
+        return true
+      } catch (err) {
+        if (statusOf(err) === 409) return false
+        throw err
+      }
+    }
+  }
+}
+
 export interface SealerOptions {
-  es: Client
-  sealsIndex: string
+  /** Where checkpoints go: `<prefix>_seals` in Elasticsearch or the embedded store's table. */
+  seals: SealStore
   key: SealKey
   sliceMs: number
   maxLeaves: number
@@ -241,16 +260,16 @@ export class Sealer {
   }
 
   async start (): Promise<void> {
-    await ensureSealsIndex(this.#o.es, this.#o.sealsIndex)
+    await this.#o.seals.ensure()
     await this.#loadHead()
     const head = this.#head
-    this.#log.info({ seals_index: this.#o.sealsIndex, head_seq: head?.seq ?? null, key_id: this.#o.key.keyId, slice_ms: this.#o.sliceMs }, 'Sealing indexed events.')
+    this.#log.info({ seals_index: this.#o.seals.name, head_seq: head?.seq ?? null, key_id: this.#o.key.keyId, slice_ms: this.#o.sliceMs }, 'Sealing indexed events.')
     this.#timer = setInterval(() => { this.flush().catch(err => { this.#log.warn({ err, error_code: 'AUD_ERR_INDEX_SEAL_WRITE' }, 'Sealing round failed; its events stay pending.') }) }, this.#o.sliceMs)
     this.#timer.unref()
   }
 
   async #loadHead (): Promise<void> {
-    const head = await readHead(this.#o.es, this.#o.sealsIndex)
+    const head = await this.#o.seals.readHead()
     if (head === null) { this.#head = null; return }
     if (head.cp.key_id === this.#o.key.keyId && !verifyCheckpointSignature(head.cp, createPublicKey(this.#o.key.key))) {
       // Chaining on is still right (verify reports the bad checkpoint); the operator should know now.
@@ -326,24 +345,26 @@ export class Sealer {
   async #append (tree: SealLeaf[], attempts: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const cp = chainCheckpoints([tree], this.#head, this.#o.key.key, (this.#o.now ?? (() => new Date()))())[0] as SealCheckpoint
+      let created: boolean
       try {
-        await this.#o.es.create({ index: this.#o.sealsIndex, id: checkpointDocId(cp.seq), document: cp })
-        this.#head = { seq: cp.seq, hash: checkpointHash(cp), statement: checkpointStatementHash(cp) }
-        this.#m.checkpoints.inc()
-        this.#m.sealed.inc(tree.length)
-        return
+        created = await this.#o.seals.create(cp)
       } catch (err) {
-        if (statusOf(err) === 409) {
-          // Another indexer process appended first: link to its checkpoint instead.
-          await this.#loadHead()
-          continue
-        }
         const e = new AuditError('AUD_ERR_INDEX_SEAL_WRITE', [cp.seq, err], { cause: err })
         const unlimited = attempts === Infinity
         if (attempt + 1 >= attempts || (unlimited && this.#closing.signal.aborted)) throw e
         this.#log.warn({ err: e, attempt, error_code: e.code }, 'Cannot write a seal checkpoint; retrying.')
         await sleep(backoff(attempt, 250, 30_000), unlimited ? this.#closing.signal : undefined)
+        continue
       }
+      if (!created) {
+        // Another indexer process appended first: link to its checkpoint instead.
+        await this.#loadHead()
+        continue
+      }
+      this.#head = { seq: cp.seq, hash: checkpointHash(cp), statement: checkpointStatementHash(cp) }
+      this.#m.checkpoints.inc()
+      this.#m.sealed.inc(tree.length)
+      return
     }
   }
 

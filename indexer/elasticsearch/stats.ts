@@ -18,6 +18,7 @@ export function decodeStatsMessage (value: Buffer | null, pos: KafkaPosition, in
   const decoded = decodeJson<StatsDocument>(value, pos, now, assertStatsDocument)
   if ('dead' in decoded) return decoded
   const doc = decoded.doc
+  if (Number.isNaN(Date.parse(doc.period.start))) return dead('AUD_ERR_EVENT_INVALID', `statistics document ${doc.id}: period.start ${doc.period.start} is not a valid time`)
   // The id must be the one its bucket determines, or a re-emit would not overwrite.
   const expected = statsDocumentId(doc.site, doc.granularity, doc.period.start)
   if (doc.id !== expected || doc['@timestamp'] !== doc.period.start) {

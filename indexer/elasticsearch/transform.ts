@@ -49,6 +49,8 @@ export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPr
   const decoded = decodeJson<AuditEvent>(value, pos, now, assertEvent)
   if ('dead' in decoded) return decoded
   const doc = decoded.doc
+  // The schema's pattern admits times no calendar has (`T23:60:00Z`): no index could place them.
+  if (Number.isNaN(Date.parse(doc['@timestamp']))) return dead('AUD_ERR_EVENT_INVALID', `event ${doc.event.id}: @timestamp ${doc['@timestamp']} is not a valid time`)
   const { ok, computed } = verifyEventHash(doc)
   if (!ok) return dead('AUD_ERR_INDEX_HASH_MISMATCH', `event ${doc.event.id}: expected ${String(doc.event.hash)}, computed ${computed}`)
   const indexed: AuditEvent = { ...doc, event: { ...doc.event, ingested: now.toISOString() } }

@@ -60,7 +60,8 @@ function prng (seed: number): () => number {
   }
 }
 
-function clf (ms: number): string {
+/** A time as nginx/apache `$time_local` writes it in UTC (`29/Nov/2026:09:50:00 +0000`). */
+export function clf (ms: number): string {
   const d = new Date(ms)
   const p = (n: number): string => String(n).padStart(2, '0')
   return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()] as string}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`

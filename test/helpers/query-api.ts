@@ -91,3 +91,19 @@ export function apiOnElasticsearch (es: Client, prefix: string, raw: Record<stri
   const log = createLogger({ level: 'silent', destination: new Writable({ write (_c, _e, cb) { cb() } }) })
   return buildApp(validate({ host: '127.0.0.1', port: 0, ...raw }), { store: new ElasticsearchEventStore(es, prefix), auditor, log })
 }
+
+export const SEARCH_USERS = ['anna', 'bob', 'carol', 'dave']
+export const SEARCH_HOSTS = ['web01', 'web02', 'db01']
+export const SEARCH_ACTIONS = ['ssh_login', 'ftp_upload', 'db_drop_database']
+
+/** The events of the search tests (both stores): one a minute from `base`, users/hosts/actions in turn, v4 and v6 sources. */
+export function searchSeed (n: number, base: number): AuditEvent[] {
+  return Array.from({ length: n }, (_, i) => auditEvent({
+    at: new Date(base + i * 60_000).toISOString(),
+    action: SEARCH_ACTIONS[i % SEARCH_ACTIONS.length] as string,
+    user: SEARCH_USERS[i % SEARCH_USERS.length] as string,
+    host: SEARCH_HOSTS[i % SEARCH_HOSTS.length] as string,
+    outcome: i % 5 === 0 ? 'failure' : 'success',
+    ip: i % 2 === 0 ? `192.0.2.${i % 200}` : `2001:db8::${(i % 200).toString(16)}`
+  }))
+}

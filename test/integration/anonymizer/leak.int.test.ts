@@ -17,49 +17,7 @@ import { startAll, startIndex, startServe } from '../../../cli/pipeline.ts'
 import { topicName } from '../../../lib/topics.ts'
 import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
 import { consumeUntil } from '../../helpers/kafka.ts'
-
-const FORMAT = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $host'
-
-/** Canary addresses (documentation ranges) and every notation in which they could survive. */
-const V4 = [203, 0, 113, 77]
-const V6 = '2001:db8:c0de::77'
-function notations (): string[] {
-  const [a, b, c, d] = V4
-  return [
-    `${a}.${b}.${c}.${d}`, `${a}-${b}-${c}-${d}`, `${a}_${b}_${c}_${d}`, `${d}.${c}.${b}.${a}`, `${d}-${c}-${b}-${a}`,
-    V6, '2001:0db8:c0de:0000:0000:0000:0000:0077', '2001:db8:c0de:0:0:0:0:77', '2001-db8-c0de--77',
-    '2001%3adb8%3ac0de%3a%3a77', '::ffff:203.0.113.78', '203.0.113.78', 'ffff:cb00:714e', '203-0-113-78'
-  ]
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-function timeLocal (d: Date): string {
-  const p = (n: number): string => String(n).padStart(2, '0')
-  return `${p(d.getUTCDate())}/${MONTHS[d.getUTCMonth()] as string}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
-}
-
-/** One line per variant: the canary in the client address, XFF, path, query, referrer, rDNS names, user and UA. */
-function line (i: number, now: Date): string {
-  const t = timeLocal(now)
-  const variants = [
-    () => `203.0.113.77 - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0" "-" shop.example`,
-    () => `${V6} - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
-    () => `::ffff:203.0.113.78 - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
-    () => `198.51.100.${i % 250} - - [${t}] "GET /p/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "203.0.113.77, ${V6}" shop.example`,
-    () => `198.51.100.${i % 250} - - [${t}] "GET /ban/203.0.113.77/${i} HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
-    () => `198.51.100.${i % 250} - - [${t}] "GET /x?client=2001%3Adb8%3Ac0de%3A%3A77&n=${i}&from=203.0.113.77 HTTP/1.1" 200 512 "-" "Mozilla/5.0" "-" shop.example`,
-    () => `198.51.100.${i % 250} - - [${t}] "GET /r/${i} HTTP/1.1" 302 0 "http://203-0-113-77.dsl.example.net/?via=[2001:db8:c0de::77]:443" "Mozilla/5.0" "-" shop.example`,
-    () => `198.51.100.${i % 250} - 203.0.113.77 [${t}] "GET /u/${i} HTTP/1.1" 401 0 "-" "Mozilla/5.0" "-" shop.example`,
-    () => `198.51.100.${i % 250} - - [${t}] "GET /ua/${i} HTTP/1.1" 200 1 "-" "scanner/1.0 (from 203.0.113.77; 2001:0db8:c0de:0000:0000:0000:0000:0077)" "-" shop.example`,
-    () => `198.51.100.${i % 250} - - [${t}] "GET /rdns/${i} HTTP/1.1" 200 1 "http://77.113.0.203.in-addr.arpa/ and http://2001-db8-c0de--77.ipv6-literal.net/ and http://ip-203_0_113_77.example.org/" "Mozilla/5.0" "-" shop.example`
-  ]
-  return (variants[i % variants.length] as () => string)()
-}
-
-function findCanary (text: string): string | undefined {
-  const low = text.toLowerCase()
-  return notations().find(n => low.includes(n.toLowerCase()))
-}
+import { CANARY_LOG_FORMAT, canaryLine, findCanary } from '../../helpers/behaviour-canaries.ts'
 
 describe('privacy: no canary visitor address survives anywhere', function () {
   this.timeout(300_000)
@@ -82,7 +40,7 @@ describe('privacy: no canary visitor address survives anywhere', function () {
       log: { level: 'debug' },
       kafka: { brokers: stack().brokers, topicPrefix },
       elasticsearch: { url: stack().esUrl, indexPrefix },
-      ingest: { checkpointDir: join(dir, 'cp'), host: 'web-1', pollMs: 20, batchLines: 5000, sources: [{ name: 'shop', type: 'web-access', format: 'custom', paths: [access], options: { logFormat: FORMAT } }] },
+      ingest: { checkpointDir: join(dir, 'cp'), host: 'web-1', pollMs: 20, batchLines: 5000, sources: [{ name: 'shop', type: 'web-access', format: 'custom', paths: [access], options: { logFormat: CANARY_LOG_FORMAT } }] },
       anonymizer: { groupId: `${topicPrefix}anon` },
       stats: { groupId: `${topicPrefix}stats` },
       indexer: { groupId: `${topicPrefix}indexer` },
@@ -94,7 +52,7 @@ describe('privacy: no canary visitor address survives anywhere', function () {
 
     const now = new Date()
     const lines: string[] = []
-    for (let i = 0; i < N; i++) lines.push(line(i, now))
+    for (let i = 0; i < N; i++) lines.push(canaryLine(i, now, 'shop.example'))
     // Every generated line holds at least one canary: the test would be empty otherwise.
     assert.ok(lines.every(l => findCanary(l) !== undefined))
     await appendFile(access, lines.join('\n') + '\n')

@@ -7,22 +7,9 @@ import type { Client } from '@elastic/elasticsearch'
 import { createKey } from '../../../lib/apikey.ts'
 import type { AuditEvent } from '../../../lib/ecs.ts'
 import { stack, uniquePrefix } from '../../helpers/stack.ts'
-import { apiOnElasticsearch, auditEvent, deleteIndices, esClient, recordingAuditor, seedEvents } from '../../helpers/query-api.ts'
+import { apiOnElasticsearch, deleteIndices, esClient, recordingAuditor, seedEvents, searchSeed } from '../../helpers/query-api.ts'
 
-const USERS = ['anna', 'bob', 'carol', 'dave']
-const HOSTS = ['web01', 'web02', 'db01']
-const ACTIONS = ['ssh_login', 'ftp_upload', 'db_drop_database']
-
-function seed (n: number, base: number): AuditEvent[] {
-  return Array.from({ length: n }, (_, i) => auditEvent({
-    at: new Date(base + i * 60_000).toISOString(),
-    action: ACTIONS[i % ACTIONS.length] as string,
-    user: USERS[i % USERS.length] as string,
-    host: HOSTS[i % HOSTS.length] as string,
-    outcome: i % 5 === 0 ? 'failure' : 'success',
-    ip: i % 2 === 0 ? `192.0.2.${i % 200}` : `2001:db8::${(i % 200).toString(16)}`
-  }))
-}
+const seed = searchSeed
 
 describe('audit search on the real Elasticsearch', function () {
   this.timeout(120_000)

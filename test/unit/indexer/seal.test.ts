@@ -8,7 +8,7 @@ import { Registry } from 'prom-client'
 import { createLogger } from '../../../lib/log.ts'
 import { isAuditError } from '../../../lib/errors.ts'
 import { checkpointHash, generateSealKey, merkleRoot, verifyCheckpointSignature, type SealCheckpoint } from '../../../lib/seal.ts'
-import { Sealer, chainCheckpoints, checkpointDocId, compareLeaves, loadSealKey, planTrees, type SealLeaf, type TopicOffset } from '../../../indexer/elasticsearch/seal.ts'
+import { Sealer, chainCheckpoints, elasticsearchSealStore, checkpointDocId, compareLeaves, loadSealKey, planTrees, type SealLeaf, type TopicOffset } from '../../../indexer/elasticsearch/seal.ts'
 
 const hex = (n: number): string => n.toString(16).padStart(64, '0')
 const leaf = (index: string, id: string, ts: string, h = 1): SealLeaf => ({ index, id, hash: hex(h), '@timestamp': ts })
@@ -131,8 +131,7 @@ describe('indexer: Sealer', () => {
 
   function sealer (fake: FakeSeals, commits: TopicOffset[][], maxLeaves = 10): Sealer {
     return new Sealer({
-      es: fake.client(),
-      sealsIndex: 'x_seals',
+      seals: elasticsearchSealStore(fake.client(), 'x_seals'),
       key,
       sliceMs: 3_600_000,
       maxLeaves,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { decodeMessage } from '../../../indexer/elasticsearch/transform.ts'
 import { apiAuditEvent } from '../../../query-api/audit.ts'
+import { sealEvent } from '../../../lib/ecs.ts'
 
 const pos = { topic: 'audit.api.v1', partition: 0, offset: '41' }
 const now = new Date('2026-11-29T09:00:00Z')
@@ -34,5 +35,13 @@ describe('indexer decodeMessage', () => {
     const d = decodeMessage(Buffer.from(JSON.stringify(changed)), pos, 'auditline', now)
     assert.ok('dead' in d)
     assert.equal(d.dead.code, 'AUD_ERR_INDEX_HASH_MISMATCH')
+  })
+
+  it('dead-letters an event whose @timestamp matches the schema but is no real time (no daily index could hold it)', () => {
+    const odd = sealEvent({ ...event, '@timestamp': '2026-11-29T23:60:00Z' })
+    const d = decodeMessage(Buffer.from(JSON.stringify(odd)), pos, 'auditline', now)
+    assert.ok('dead' in d)
+    assert.equal(d.dead.code, 'AUD_ERR_EVENT_INVALID')
+    assert.match(d.dead.reason, /not a valid time/)
   })
 })

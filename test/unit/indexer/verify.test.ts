@@ -5,7 +5,7 @@ import { checkpointHash, generateSealKey, loadPrivateKey, type SealCheckpoint } 
 import { checkpointDocId } from '../../../lib/seal-template.ts'
 import { chainCheckpoints, planTrees } from '../../../indexer/elasticsearch/seal.ts'
 import { checkChain, checkRecordedHead, classifyMissing, classifyUnsealed, gapFinding, narrowGap, sealBook, unseenSealed, verifyInMemory, type Finding, type IndexedDoc, type StoredCheckpoint } from '../../../indexer/verify.ts'
-import { indexMatcher } from '../../../cli/verify.ts'
+import { indexMatcher } from '../../../lib/index-pattern.ts'
 import { sealsIndexName, sealsTemplate } from '../../../lib/seal-template.ts'
 import { eventIndexPattern } from '../../../lib/elasticsearch.ts'
 
