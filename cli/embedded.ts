@@ -136,7 +136,11 @@ export interface EmbeddedRunning extends Running {
 }
 
 /** Starts every stage of the embedded mode; `close()` stops intake, drains stage by stage, seals and closes the file. */
-export async function startEmbedded (cfg: AppConfig, ctx: Ctx, opts: { now?: () => Date } = {}): Promise<EmbeddedRunning> {
+export async function startEmbedded (cfg: AppConfig, ctx: Ctx, opts: {
+  now?: () => Date
+  /** The anonymizer (its epoch keys), injected by tests that check where the key does not go. */
+  anonymizer?: Anonymizer
+} = {}): Promise<EmbeddedRunning> {
   const log = ctx.log.child({ component: 'embedded' })
   const file = embeddedFile(cfg)
   const store = SqliteStore.open(file, { indexPrefix: cfg.elasticsearch.indexPrefix })
@@ -156,7 +160,7 @@ export async function startEmbedded (cfg: AppConfig, ctx: Ctx, opts: { now?: () 
       }
     })
     closers.push(() => stats.close())
-    const anonymizer = new Anonymizer(cfg.anonymizer)
+    const anonymizer = opts.anonymizer ?? new Anonymizer(cfg.anonymizer)
     const expire = setInterval(() => { anonymizer.ring.expire() }, Math.min(60_000, Math.max(1000, cfg.anonymizer.graceMs)))
     closers.push(async () => { clearInterval(expire); anonymizer.destroy() })
     const stop = new AbortController()
