@@ -19,6 +19,8 @@ export const MACHINE_SOURCES = [
   { name: 'auth-log', type: 'sshd', paths: ['/var/log/auth.log'] },
   { name: 'secure-log', type: 'sshd', paths: ['/var/log/secure'] },
   { name: 'vsftpd-log', type: 'vsftpd', paths: ['/var/log/vsftpd.log'] },
+  { name: 'proftpd-log', type: 'proftpd', format: 'syslog', paths: ['/var/log/proftpd/proftpd.log'] },
+  { name: 'proftpd-xferlog', type: 'proftpd', format: 'xferlog', paths: ['/var/log/proftpd/xferlog'] },
   { name: 'nginx-access', type: 'web-access', paths: ['/var/log/nginx/access.log'], options: { vhost: 'localhost' } },
   { name: 'apache-access', type: 'web-access', paths: ['/var/log/apache2/access.log'], options: { vhost: 'localhost' } }
 ] as const
