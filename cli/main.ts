@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander'
 import { hostname } from 'node:os'
 import { createLogger, type Logger } from '../lib/log.ts'
-import { createRegistry, serveMetrics } from '../lib/metrics.ts'
+import { createRegistry, readinessOf, serveMetrics } from '../lib/metrics.ts'
 import { AuditError, isAuditError } from '../lib/errors.ts'
 import type { Ctx } from '../lib/component.ts'
 import { createKey } from '../lib/apikey.ts'
@@ -37,8 +37,15 @@ function makeCtx (cfg: AppConfig): Ctx & { stop: AbortController } {
 
 /** Runs until SIGINT/SIGTERM, then closes in order (stop intake → flush → commit → disconnect). */
 async function serveUntilSignal (ctx: Ctx & { stop: AbortController }, cfg: AppConfig, close: () => Promise<void>): Promise<void> {
-  // Called once the stage has started (its clients connected): ready until the shutdown begins (/readyz → 503).
-  const ready = (): boolean => !ctx.stop.signal.aborted
+  // Called once the stage has started: ready while its watched Kafka/Elasticsearch clients are up, until the
+  // shutdown begins (/readyz → 503). Clients going down while stopping are the shutdown itself, not news.
+  const readiness = readinessOf(ctx.metrics)
+  readiness.onChange(c => {
+    if (ctx.stop.signal.aborted) return
+    if (c.up) ctx.log.info({ client: c.client }, 'Client is up.')
+    else ctx.log.warn({ client: c.client, reason: c.reason }, 'Client is down; /readyz answers 503.')
+  })
+  const ready = (): boolean => !ctx.stop.signal.aborted && readiness.ready()
   const metrics = cfg.metrics.port >= 0 ? await serveMetrics(ctx.metrics, cfg.metrics.host, cfg.metrics.port, { ready }) : undefined
   if (metrics !== undefined) ctx.log.info({ metrics: metrics.url }, 'Metrics endpoint ready.')
   await new Promise<void>(resolve => {

@@ -19,6 +19,7 @@ import { ExportJobs, elasticsearchSeals } from '../query-api/exports.ts'
 import { sealsIndexName } from '../lib/seal-template.ts'
 import { exportPublicKeyPem, exportsDir } from './export.ts'
 import { SequenceJournal } from '../lib/sequence-journal.ts'
+import { readinessOf, watchElasticsearch, watchKafka } from '../lib/metrics.ts'
 import { topicName } from '../lib/topics.ts'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -57,6 +58,7 @@ export async function init (cfg: AppConfig, ctx: Ctx): Promise<{ created: string
 export async function startCollect (cfg: AppConfig, ctx: Ctx): Promise<ingest.IngestRunning> {
   needKafka(cfg)
   const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  watchKafka(readinessOf(ctx.metrics), 'collect.producer', producer)
   await producer.connect()
   const running = await ingest.start(cfg.ingest, { ...ctx, producer, topicPrefix: cfg.kafka.topicPrefix })
   return {
@@ -72,6 +74,7 @@ export async function startCollect (cfg: AppConfig, ctx: Ctx): Promise<ingest.In
 export async function startPanelIntake (cfg: AppConfig, ctx: Ctx): Promise<panel.PanelRunning> {
   needKafka(cfg)
   const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  watchKafka(readinessOf(ctx.metrics), 'panel.producer', producer)
   await producer.connect()
   let running: panel.PanelRunning
   try {
@@ -93,11 +96,11 @@ export async function startPanelIntake (cfg: AppConfig, ctx: Ctx): Promise<panel
 export async function startAnonymize (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   needKafka(cfg)
   const kafka = createKafka(cfg.kafka, ctx.log)
-  return await anonymizer.start(cfg.anonymizer, ctx, {
-    consumer: createConsumer(kafka, cfg.anonymizer.groupId, { maxBytes: cfg.anonymizer.maxBytes }),
-    producer: createProducer(kafka),
-    topicPrefix: cfg.kafka.topicPrefix
-  })
+  const consumer = createConsumer(kafka, cfg.anonymizer.groupId, { maxBytes: cfg.anonymizer.maxBytes })
+  const producer = createProducer(kafka)
+  watchKafka(readinessOf(ctx.metrics), 'anonymizer.consumer', consumer)
+  watchKafka(readinessOf(ctx.metrics), 'anonymizer.producer', producer)
+  return await anonymizer.start(cfg.anonymizer, ctx, { consumer, producer, topicPrefix: cfg.kafka.topicPrefix })
 }
 
 /** The statistics stage: anonymized records → per-site hourly/daily statistics (never sees a raw IP). */
@@ -107,9 +110,13 @@ export async function startStats (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   // The admin client lets the stage restore its saved watermarks after a restart (docs/stats.md).
   const admin = kafka.admin()
   await admin.connect()
+  const consumer = createConsumer(kafka, cfg.stats.groupId, { maxBytes: cfg.stats.maxBytes })
+  const producer = createProducer(kafka)
+  watchKafka(readinessOf(ctx.metrics), 'stats.consumer', consumer)
+  watchKafka(readinessOf(ctx.metrics), 'stats.producer', producer)
   const running = await stats.start(cfg.stats, ctx, {
-    consumer: createConsumer(kafka, cfg.stats.groupId, { maxBytes: cfg.stats.maxBytes }),
-    producer: createProducer(kafka),
+    consumer,
+    producer,
     admin,
     topicPrefix: cfg.kafka.topicPrefix
   })
@@ -126,9 +133,15 @@ export async function startIndex (cfg: AppConfig, ctx: Ctx): Promise<Running> {
   needEs(cfg)
   const kafka = createKafka(cfg.kafka, ctx.log)
   const es = createEsClient(cfg.elasticsearch)
+  const consumer = createConsumer(kafka, cfg.indexer.groupId, { maxBytes: 4 * cfg.indexer.maxBytesPerPartition, maxBytesPerPartition: cfg.indexer.maxBytesPerPartition })
+  const producer = createProducer(kafka)
+  const readiness = readinessOf(ctx.metrics)
+  watchKafka(readiness, 'indexer.consumer', consumer)
+  watchKafka(readiness, 'indexer.producer', producer)
+  watchElasticsearch(readiness, 'indexer.elasticsearch', es)
   const running = await indexer.start(cfg.indexer, ctx, {
-    consumer: createConsumer(kafka, cfg.indexer.groupId, { maxBytes: 4 * cfg.indexer.maxBytesPerPartition, maxBytesPerPartition: cfg.indexer.maxBytesPerPartition }),
-    producer: createProducer(kafka),
+    consumer,
+    producer,
     es,
     topicPrefix: cfg.kafka.topicPrefix,
     indexPrefix: cfg.elasticsearch.indexPrefix
@@ -173,6 +186,8 @@ export async function startRetention (cfg: AppConfig, ctx: Ctx, opts: { now?: ()
   needEs(cfg)
   const es = createEsClient(cfg.elasticsearch)
   const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  watchElasticsearch(readinessOf(ctx.metrics), 'retention.elasticsearch', es)
+  watchKafka(readinessOf(ctx.metrics), 'retention.producer', producer)
   await producer.connect()
   const deps = retentionDeps(cfg, ctx, retention.elasticsearchStore(es), opts.now ?? (() => new Date()))
   deps.publish = retention.kafkaPublisher(producer, topicName(cfg.kafka.topicPrefix, 'api'))
@@ -191,6 +206,8 @@ export async function startServe (cfg: AppConfig, ctx: Ctx): Promise<queryApi.Qu
   needKafka(cfg) // the API's own audit events go through Kafka like every other event
   const es = createEsClient(cfg.elasticsearch)
   const producer = createProducer(createKafka(cfg.kafka, ctx.log))
+  watchElasticsearch(readinessOf(ctx.metrics), 'query-api.elasticsearch', es)
+  watchKafka(readinessOf(ctx.metrics), 'query-api.producer', producer)
   await producer.connect()
   const journal = await SequenceJournal.open(join(cfg.stateDir, 'query-api'), 'query-api', 100_000)
   const auditor = kafkaAuditor(producer, topicName(cfg.kafka.topicPrefix, 'api'), journal, cfg.ingest.host === '' ? hostname() : cfg.ingest.host)

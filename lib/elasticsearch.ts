@@ -1,6 +1,7 @@
 /**
- * Elasticsearch access: client factory, index naming and the index templates (explicit ECS mappings,
- * core types only, so that the integ-test distribution and any full cluster accept them).
+ * Elasticsearch access: client factory, index naming, the index templates (explicit ECS mappings,
+ * core types only, so that the integ-test distribution and any full cluster accept them) and the optional
+ * ILM policies of a full distribution (`elasticsearch.ilm`, deploy/elasticsearch/).
  */
 import { readFileSync } from 'node:fs'
 import { Client } from '@elastic/elasticsearch'
@@ -8,6 +9,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import { statsTemplate } from './stats-template.ts'
 import { sealsTemplate } from './seal-template.ts'
 import { AuditError } from './errors.ts'
+
+/** '' or a policy name: lower case, no spaces, commas or wildcards, not starting with `_`, `-` or `+`. */
+const ILM_POLICY_NAME = '^([a-z0-9][a-z0-9_.-]*)?$'
 
 export const ElasticsearchConfigSchema = Type.Object({
   /** Node URL(s), e.g. `http://127.0.0.1:9200`. Empty means "no Elasticsearch configured". */
@@ -25,7 +29,22 @@ export const ElasticsearchConfigSchema = Type.Object({
   /** Replicas per index created from auditline's templates (1 or more on a real cluster). */
   replicas: Type.Integer({ default: 0, minimum: 0 }),
   /** Milliseconds before a request is abandoned and retried. */
-  requestTimeoutMs: Type.Integer({ default: 30000, minimum: 100 })
+  requestTimeoutMs: Type.Integer({ default: 30000, minimum: 100 }),
+  /**
+   * Index lifecycle management (hot → warm → cold, never delete: retention is auditline's, docs/retention.md).
+   * Off by default: the integ-test distribution has no ILM and refuses the `index.lifecycle.*` settings.
+   */
+  ilm: Type.Object({
+    /** Policy the event template names in `index.lifecycle.name`; '' = none. Example: `auditline-events`. */
+    eventsPolicy: Type.String({ default: '', pattern: ILM_POLICY_NAME }),
+    /** Policy the statistics template names; '' = none. Example: `auditline-stats`. */
+    statsPolicy: Type.String({ default: '', pattern: ILM_POLICY_NAME }),
+    /**
+     * `auditline init` also installs auditline's policies (deploy/elasticsearch/) under the names above, replacing
+     * policies of those names; `false` = they are installed by hand or are the cluster's own. Example: `false`.
+     */
+    install: Type.Boolean({ default: false })
+  }, { additionalProperties: false, default: {} })
 }, { additionalProperties: false, default: {} })
 
 export type ElasticsearchConfig = Static<typeof ElasticsearchConfigSchema>
@@ -122,14 +141,23 @@ export const EVENT_MAPPINGS = {
   }
 } as const
 
-export function eventTemplate (prefix: string, replicas = 0): { name: string, body: Record<string, unknown> } {
+/**
+ * The event template. `lifecyclePolicy` (elasticsearch.ilm.eventsPolicy) is named in `index.lifecycle.name` only
+ * when set: a cluster without ILM refuses the setting.
+ */
+export function eventTemplate (prefix: string, replicas = 0, lifecyclePolicy = ''): { name: string, body: Record<string, unknown> } {
   return {
     name: `${prefix}-events`,
     body: {
       index_patterns: [eventIndexPattern(prefix)],
       priority: 100,
       template: {
-        settings: { number_of_shards: 1, number_of_replicas: replicas, 'index.refresh_interval': '1s' },
+        settings: {
+          number_of_shards: 1,
+          number_of_replicas: replicas,
+          'index.refresh_interval': '1s',
+          ...(lifecyclePolicy === '' ? {} : { 'index.lifecycle.name': lifecyclePolicy })
+        },
         mappings: EVENT_MAPPINGS
       },
       _meta: { managed_by: 'auditline', schema: 1 }
@@ -137,13 +165,78 @@ export function eventTemplate (prefix: string, replicas = 0): { name: string, bo
   }
 }
 
-/** Installs (or updates) the index templates. Idempotent. */
-export async function ensureTemplates (client: Client, cfg: Pick<ElasticsearchConfig, 'indexPrefix' | 'replicas'>): Promise<string[]> {
-  const t = eventTemplate(cfg.indexPrefix, cfg.replicas)
+/**
+ * Warm once an index can no longer be written by a replay: Kafka keeps every audit topic 7 days (lib/topics.ts),
+ * an index is at most one day older than its newest event, and the warm phase makes it read-only.
+ */
+const WARM_AFTER = '10d'
+
+/**
+ * The lifecycle policies `auditline init` installs with `elasticsearch.ilm.install` (bodies of
+ * `PUT _ilm/policy/<name>`; deploy/elasticsearch/ilm-auditline-*.json hold the same, a unit test keeps them equal).
+ * No delete phase: auditline's retention deletes expired indices and records each deletion as an audit event,
+ * ILM would delete without a record (docs/retention.md). No shrink, downsample or searchable snapshot either: they
+ * replace the index by one of another name (`shrink-…`, `restored-…`), which retention, verify and the seal
+ * checkpoints (by index name) would no longer find; the templates create one shard anyway. Age counts from
+ * the index's creation, so an old day's index re-created by a late event is writable for `WARM_AFTER` again.
+ */
+export const ILM_POLICIES = {
+  events: {
+    _meta: {
+      managed_by: 'auditline',
+      description: 'Daily audit event indices <prefix>-<class>-YYYY.MM.DD: hot while a replay from Kafka (7 days) may still write them, then read-only and merged to one segment, then cold. No delete phase: auditline retention deletes expired indices and records each deletion (docs/retention.md).'
+    },
+    phases: {
+      hot: { min_age: '0ms', actions: { set_priority: { priority: 100 } } },
+      warm: { min_age: WARM_AFTER, actions: { set_priority: { priority: 50 }, readonly: {}, forcemerge: { max_num_segments: 1 } } },
+      cold: { min_age: '30d', actions: { set_priority: { priority: 0 } } }
+    }
+  },
+  stats: {
+    _meta: {
+      managed_by: 'auditline',
+      description: 'Daily statistics indices <prefix>-stats-YYYY.MM.DD: hot while the statistics stage may re-emit their buckets (replays within 7 days), then read-only and merged to one segment (re-emitted buckets leave deleted documents behind). No delete phase: auditline retention deletes expired indices and records each deletion (docs/retention.md).'
+    },
+    phases: {
+      hot: { min_age: '0ms', actions: { set_priority: { priority: 50 } } },
+      warm: { min_age: WARM_AFTER, actions: { set_priority: { priority: 25 }, readonly: {}, forcemerge: { max_num_segments: 1 } } }
+    }
+  }
+} as const
+
+/** What `ensureTemplates` reads of the Elasticsearch config; without `ilm`, no lifecycle policy is named or installed. */
+export type TemplateConfig = Pick<ElasticsearchConfig, 'indexPrefix' | 'replicas'> & Partial<Pick<ElasticsearchConfig, 'ilm'>>
+
+/** Installs (or updates) the index templates, after the lifecycle policies when `ilm.install` is set. Idempotent. */
+export async function ensureTemplates (client: Client, cfg: TemplateConfig): Promise<string[]> {
+  const ilm = cfg.ilm ?? { eventsPolicy: '', statsPolicy: '', install: false }
+  // Policies first: an index created from a template that names a missing policy reports an ILM error until it exists.
+  if (ilm.install) await installIlmPolicies(client, ilm)
+  const t = eventTemplate(cfg.indexPrefix, cfg.replicas, ilm.eventsPolicy)
   await client.indices.putIndexTemplate({ name: t.name, ...t.body })
-  const s = statsTemplate(cfg.indexPrefix, cfg.replicas)
+  const s = statsTemplate(cfg.indexPrefix, cfg.replicas, ilm.statsPolicy)
   await client.indices.putIndexTemplate({ name: s.name, ...s.body })
   const seals = sealsTemplate(cfg.indexPrefix, cfg.replicas)
   await client.indices.putIndexTemplate({ name: seals.name, ...seals.body })
   return [t.name, s.name, seals.name]
+}
+
+async function installIlmPolicies (client: Client, ilm: ElasticsearchConfig['ilm']): Promise<void> {
+  const wanted = [
+    { name: ilm.eventsPolicy, policy: ILM_POLICIES.events },
+    { name: ilm.statsPolicy, policy: ILM_POLICIES.stats }
+  ].filter(p => p.name !== '')
+  if (wanted.length === 0) {
+    throw new AuditError('AUD_ERR_CONFIG_INVALID', ['elasticsearch.ilm.install is true, but neither elasticsearch.ilm.eventsPolicy nor statsPolicy names a policy'])
+  }
+  if (ilm.eventsPolicy === ilm.statsPolicy) {
+    throw new AuditError('AUD_ERR_CONFIG_INVALID', ['elasticsearch.ilm.install: eventsPolicy and statsPolicy name the same policy; the two policies differ, so they need two names'])
+  }
+  for (const { name, policy } of wanted) {
+    try {
+      await client.ilm.putLifecycle({ name, policy })
+    } catch (err) {
+      throw new AuditError('AUD_ERR_CONFIG_INVALID', [`elasticsearch.ilm.install: Elasticsearch refused lifecycle policy ${name} (${(err as Error).message}); a cluster without ILM cannot use elasticsearch.ilm`], { cause: err })
+    }
+  }
 }

@@ -42,6 +42,10 @@ export const SEALS_MAPPINGS = {
   }
 } as const
 
+/**
+ * No lifecycle policy, whatever `elasticsearch.ilm` says: the one seals index is written for the deployment's
+ * whole life, and a warm phase would make it read-only (deploy/README.md, "Elasticsearch").
+ */
 export function sealsTemplate (prefix: string, replicas = 0): { name: string, body: Record<string, unknown> } {
   return {
     name: sealsIndexName(prefix),

@@ -41,14 +41,20 @@ export const STATS_MAPPINGS = {
 /** Priority above the event template's (100): both patterns match `<prefix>-stats-*`. */
 export const STATS_TEMPLATE_PRIORITY = 200
 
-export function statsTemplate (prefix: string, replicas = 0): { name: string, body: Record<string, unknown> } {
+/** The statistics template; `lifecyclePolicy` (elasticsearch.ilm.statsPolicy) is named only when set, like the event template's. */
+export function statsTemplate (prefix: string, replicas = 0, lifecyclePolicy = ''): { name: string, body: Record<string, unknown> } {
   return {
     name: `${prefix}-stats`,
     body: {
       index_patterns: [statsIndexPattern(prefix)],
       priority: STATS_TEMPLATE_PRIORITY,
       template: {
-        settings: { number_of_shards: 1, number_of_replicas: replicas, 'index.refresh_interval': '5s' },
+        settings: {
+          number_of_shards: 1,
+          number_of_replicas: replicas,
+          'index.refresh_interval': '5s',
+          ...(lifecyclePolicy === '' ? {} : { 'index.lifecycle.name': lifecyclePolicy })
+        },
         mappings: STATS_MAPPINGS
       },
       _meta: { managed_by: 'auditline', schema: 1 }
