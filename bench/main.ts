@@ -6,12 +6,14 @@ import { benchIngest } from './ingest.ts'
 import { benchAnonymizer } from './anonymizer.ts'
 import { benchIndexer } from './indexer.ts'
 import { benchQuery } from './query.ts'
+import { benchEmbedded } from './embedded.ts'
 
 const suites: Record<string, (args: string[]) => Promise<void>> = {
   ingest: benchIngest,
   anonymizer: benchAnonymizer,
   indexer: benchIndexer,
-  query: benchQuery
+  query: benchQuery,
+  embedded: benchEmbedded
 }
 
 const [name = 'ingest', ...rest] = process.argv.slice(2)

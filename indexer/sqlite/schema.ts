@@ -49,7 +49,7 @@ CREATE INDEX IF NOT EXISTS events_user ON events (user_name, ts);
 CREATE INDEX IF NOT EXISTS events_host ON events (host_name, ts);
 CREATE INDEX IF NOT EXISTS events_action ON events (action, ts);
 CREATE INDEX IF NOT EXISTS events_class ON events (class, ts);
-CREATE INDEX IF NOT EXISTS events_ip ON events (source_ip);
+CREATE INDEX IF NOT EXISTS events_ip ON events (source_ip, ts, id);
 CREATE INDEX IF NOT EXISTS events_ticket ON events (ticket);
 CREATE INDEX IF NOT EXISTS events_customer ON events (customer, ts);
 CREATE INDEX IF NOT EXISTS events_session ON events (session);

@@ -141,9 +141,11 @@ export class SqliteEventStore implements EventStore {
     const dir = page.order === 'asc' ? 'ASC' : 'DESC'
     // Like search_after: a cursor that does not decode is no cursor (the route refuses those before).
     const after = page.after === undefined ? undefined : decodeCursor(page.after)
-    const sql = `SELECT e.ts AS ts, e.id AS id, e.doc AS doc FROM events e WHERE ${w.sql}` +
+    // The page is chosen on (ts, id) alone and only its rows' documents are read: a filter that matches many
+    // events through an index not ordered by time (CIDR, free text, several values) sorts keys, not documents.
+    const sql = `SELECT p.ts AS ts, p.id AS id, d.doc AS doc FROM (SELECT e.seq AS seq, e.ts AS ts, e.id AS id FROM events e WHERE ${w.sql}` +
       (after === undefined ? '' : ` AND (e.ts, e.id) ${page.order === 'asc' ? '>' : '<'} (?, ?)`) +
-      ` ORDER BY e.ts ${dir}, e.id ${dir} LIMIT ?`
+      ` ORDER BY e.ts ${dir}, e.id ${dir} LIMIT ?) p JOIN events d ON d.seq = p.seq ORDER BY p.ts ${dir}, p.id ${dir}`
     const rows = this.#statement(sql).all(...w.params, ...(after ?? []), page.size) as Array<{ ts: number, id: string, doc: string }>
     const last = rows[rows.length - 1]
     return {
