@@ -8,6 +8,7 @@
 import type { Consumer, Producer, EachBatchPayload, Message } from 'kafkajs'
 import { Counter, Histogram, Gauge, type Registry, type Metric } from 'prom-client'
 import type { Ctx, Running } from '../lib/component.ts'
+import { sleep } from '../lib/component.ts'
 import { validateConfig } from '../lib/config.ts'
 import { topicName } from '../lib/topics.ts'
 import { sendUntilAcked, type TopicMessages } from '../lib/kafka.ts'
@@ -113,8 +114,21 @@ export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: 
     if (!acked) throw new Error('stopped before Kafka acknowledged')
   }
 
-  async function eachBatch ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (!isRunning() || isStale() || batch.messages.length === 0) return
+  // Batches between fetch and commit: close() lets them finish, so that a graceful stop replays nothing.
+  let inFlight = 0
+  let idle: (() => void) | undefined
+
+  async function eachBatch (payload: EachBatchPayload): Promise<void> {
+    inFlight++
+    try {
+      await anonymizeBatchOf(payload)
+    } finally {
+      if (--inFlight === 0) idle?.()
+    }
+  }
+
+  async function anonymizeBatchOf ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || stop.signal.aborted || batch.messages.length === 0) return
     const { out: anonymized, dead: failed } = anonymizeBatch(anon, batch.messages, { topic: batch.topic, partition: batch.partition }, Date.now())
     const out: Message[] = anonymized.map(a => ({ key: a.web.site, value: JSON.stringify(a) }))
     const dl: Message[] = failed.map(d => ({ value: JSON.stringify(d) }))
@@ -140,6 +154,10 @@ export async function start (cfg: AnonymizerConfig, ctx: Ctx, deps: { consumer: 
   log.info({ from: rawTopic, to: outTopic, epochMs: cfg.epochMs }, 'Anonymizer started.')
   return {
     async close () {
+      // Stop fetching, let the batch in hand be produced and committed (bounded: a Kafka that does not acknowledge
+      // must not hold the shutdown; that batch is then replayed by the successor), then leave the group.
+      try { deps.consumer.pause([{ topic: rawTopic }]) } catch { /* not running */ }
+      if (inFlight > 0) await Promise.race([new Promise<void>(resolve => { idle = resolve }), sleep(5000)])
       stop.abort()
       clearInterval(timer)
       await deps.consumer.disconnect()

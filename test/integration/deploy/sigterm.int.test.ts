@@ -10,7 +10,8 @@ import { Registry } from 'prom-client'
 import { stringify } from 'yaml'
 import { createLogger } from '../../../lib/log.ts'
 import { loadAppConfig } from '../../../cli/config.ts'
-import { init } from '../../../cli/pipeline.ts'
+import { init, startCollect } from '../../../cli/pipeline.ts'
+import { clf } from '../../helpers/access-log.ts'
 import type { AuditEvent } from '../../../lib/ecs.ts'
 import { topicName } from '../../../lib/topics.ts'
 import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
@@ -42,7 +43,7 @@ async function terminate (p: { child: ChildProcess, stderr: () => string }): Pro
   try { return await exited } finally { clearTimeout(guard) }
 }
 
-describe('SIGTERM under load: auditline collect and auditline index exit within 10 s with everything committed', function () {
+describe('SIGTERM under load: collect, index, anonymize-stage and stats-stage exit within 10 s with everything committed', function () {
   this.timeout(240_000)
   const N = 20_000
   let dir: string
@@ -61,7 +62,9 @@ describe('SIGTERM under load: auditline collect and auditline index exit within 
       kafka: { brokers: stack().brokers, topicPrefix },
       elasticsearch: { url: stack().esUrl, indexPrefix },
       ingest: { checkpointDir: join(dir, 'cp'), host: 'backend-4', pollMs: 20, batchLines: 500, sources: [{ name: 'auth', type: 'sshd', paths: [join(dir, 'auth.log')] }] },
-      indexer: { groupId: `${topicPrefix}indexer`, bulkSize: 1000 }
+      indexer: { groupId: `${topicPrefix}indexer`, bulkSize: 1000 },
+      anonymizer: { groupId: `${topicPrefix}anon` },
+      stats: { groupId: `${topicPrefix}stats` }
     }))
     await init(loadAppConfig(cfgFile, {}), { log: createLogger({ level: 'warn' }), signal: new AbortController().signal, metrics: new Registry() })
   })
@@ -161,6 +164,75 @@ describe('SIGTERM under load: auditline collect and auditline index exit within 
       assert.equal(await count(), N, 'each event indexed exactly once')
       assert.equal(await committed(), N, `every offset committed on SIGTERM (${committedBeforeStop} before it)`)
       process.stdout.write(`      (indexer: SIGTERM with ${atStop} of ${N} indexed and ${offsetsAtStop} offsets committed, exit in ${first.ms} ms; after restart ${total} documents and ${committedBeforeStop} offsets committed before the second SIGTERM, ${N} after it (exit in ${second.ms} ms); 0 lost, 0 duplicates)\n`)
+    } finally {
+      await admin.disconnect()
+    }
+  })
+
+  it('anonymize-stage and stats-stage: exit 0 within 10 s mid-stream; after restarts every web line is anonymized and counted once', async () => {
+    const W = 6000
+    const access = join(dir, 'access.log')
+    const now = Date.now() - 60_000
+    let lines = ''
+    for (let i = 0; i < W; i++) lines += `198.51.100.${i % 250 + 1} - - [${clf(now + (i % 30) * 1000)}] "GET /p/${i % 40} HTTP/1.1" 200 ${100 + i} "-" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"\n`
+    writeFileSync(access, lines)
+    // The raw topic filled by a collector in this process (its SIGTERM is the first test's).
+    const webCfg = loadAppConfig(cfgFile, {}, {
+      ingest: { checkpointDir: join(dir, 'cp-web'), host: 'web-4', pollMs: 20, sources: [{ name: 'shop', type: 'web-access', paths: [access], options: { vhost: 'shop.example.org' } }] }
+    })
+    const collect = await startCollect(webCfg, { log: createLogger({ level: 'warn' }), signal: new AbortController().signal, metrics: new Registry() })
+    await collect.drained()
+    await collect.close()
+    const admin = new Kafka({ clientId: 'sigterm-test-web', brokers: stack().brokers, logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    const ended = async (topic: string): Promise<number> => (await admin.fetchTopicOffsets(topic)).reduce((a, p) => a + Number(p.high), 0)
+    /**
+     * Records a stage has committed. The statistics stage commits the lowest record an open bucket still needs
+     * (here the first: the day is open) and keeps the record it reached in the commit metadata (`l`).
+     */
+    const committed = async (groupId: string, topic: string): Promise<number> => {
+      const parts = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []
+      return parts.reduce((a, p) => {
+        let reached = 0
+        try { reached = Number((JSON.parse(p.metadata ?? '') as { l?: string }).l ?? 0) } catch {}
+        return a + Math.max(0, Number(p.offset), reached)
+      }, 0)
+    }
+    const raw = topicName(topicPrefix, 'webRaw')
+    const anon = topicName(topicPrefix, 'webAnon')
+    const figures: string[] = []
+    try {
+      assert.equal(await ended(raw), W)
+      for (const [stage, groupId, from] of [['anonymize-stage', `${topicPrefix}anon`, raw], ['stats-stage', `${topicPrefix}stats`, anon]] as const) {
+        let p = spawnStage(stage, cfgFile)
+        children.push(p.child)
+        await waitFor(`${stage} to commit part of the stream`, async () => (await committed(groupId, from)) > 0 ? true : undefined, 60_000, 20)
+          .catch((err: Error) => { throw new Error(`${err.message}\n${stage} stderr: ${p.stderr()}`) })
+        const first = await terminate(p)
+        const atStop = await committed(groupId, from)
+        assert.equal(first.code, 0, `${stage}: exit code 0 (got ${String(first.code)} / ${String(first.signal)}): ${first.stderr}`)
+        assert.ok(first.ms < 10_000, `${stage} exited in ${first.ms} ms`)
+        p = spawnStage(stage, cfgFile)
+        children.push(p.child)
+        await waitFor(`${stage} to read the whole stream`, async () => (await committed(groupId, from)) >= W ? true : undefined, 90_000, 100)
+        const second = await terminate(p)
+        assert.equal(second.code, 0, second.stderr)
+        assert.ok(second.ms < 10_000, `${stage} exited in ${second.ms} ms`)
+        figures.push(`${stage}: SIGTERM with ${atStop} of ${W} committed, exit in ${first.ms} ms; restart exit in ${second.ms} ms`)
+      }
+      const inTopic = await ended(anon)
+      const anonymized = values<{ event: { id: string } }>(await consumeUntil([anon], all => all.length >= inTopic, 60_000))
+      assert.equal(new Set(anonymized.map(r => r.event.id)).size, W, 'every raw record is anonymized')
+      assert.equal(anonymized.length, W, 'graceful stops replay nothing: no duplicates')
+      // The newest version of each day document (re-emits overwrite by id) counts every line once.
+      const statsTopic = topicName(topicPrefix, 'stats')
+      const emitted = await ended(statsTopic)
+      const docs = values<{ id: string, granularity: string, hits: number }>(await consumeUntil([statsTopic], all => all.length >= emitted, 60_000))
+      const latest = new Map<string, { granularity: string, hits: number }>()
+      for (const d of docs) latest.set(d.id, d)
+      const dayHits = [...latest.values()].filter(d => d.granularity === 'day').reduce((a, d) => a + d.hits, 0)
+      assert.equal(dayHits, W, 'the day statistics count every line once')
+      process.stdout.write(`      (${figures.join('; ')}; ${anonymized.length} anonymized records, ${dayHits} day hits for ${W} lines)\n`)
     } finally {
       await admin.disconnect()
     }
