@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
-import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig, type Message, type SASLOptions } from 'kafkajs'
+import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry, type ITopicConfig, type Message, type SASLOptions, type PartitionMetadata, type ProducerBatch, type ProducerRecord, type RecordMetadata } from 'kafkajs'
 import { Type, type Static } from '@sinclair/typebox'
 import type { Logger } from './log.ts'
 import { sleep, backoff } from './component.ts'
@@ -114,10 +114,110 @@ export function createKafka (cfg: KafkaConfig, log: Logger): Kafka {
   })
 }
 
-/** An idempotent producer: acks=all on every send, retries without duplicates. */
+/**
+ * An idempotent producer: acks=all on every send, retries without duplicates, one partition per kafkajs request
+ * (see `partitionedProducer`). Its `connect` and `disconnect` also open and close the admin client that reads
+ * the topics' partitions.
+ */
 export function createProducer (kafka: Kafka): Producer {
   // kafkajs requires maxInFlightRequests ≤ 1 for an idempotent producer to keep ordering.
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+  return partitionedProducer(producer, kafka.admin())
+}
+
+/** How long the partition list of a topic is trusted before it is read again (kafkajs' `metadataMaxAge` default). */
+const PARTITIONS_MAX_AGE_MS = 300_000
+
+/**
+ * Wraps a kafkajs producer so that `send` and `sendBatch` assign each message its partition themselves (with
+ * kafkajs' default partitioner, so keys land where they always did) and send each partition's messages in a
+ * kafkajs call of its own; the calls run side by side and the result is the union of their acknowledgements.
+ *
+ * Why (#8): kafkajs 2.2.4 retries a failed multi-broker send only towards the brokers that have not answered yet,
+ * recomputing partition leaders from fresh metadata (`src/producer/sendMessages.js`). When a leader dies and its
+ * partition moves to a broker that has already acknowledged its own part, the dead leader's part is never sent
+ * again and the send still resolves: those records are lost silently, or, when the dead leader had replicated
+ * them before it died, the partition's sequence number that kafkajs rolled back makes every later send to it
+ * fail with OUT_OF_ORDER_SEQUENCE_NUMBER for good (kafkajs issue 1303). A call for one partition talks to one
+ * leader at a time: its retry goes to the new leader with the same sequence number, which the broker either
+ * appends or recognises as a duplicate of the batch it already has.
+ */
+export function partitionedProducer<P extends Pick<Producer, 'connect' | 'disconnect' | 'send' | 'sendBatch'>> (producer: P, admin: Pick<Admin, 'connect' | 'disconnect' | 'fetchTopicMetadata'>): P {
+  const partitioner = Partitioners.DefaultPartitioner()
+  const known = new Map<string, { partitions: PartitionMetadata[], at: number }>()
+
+  /** The partitions of `topics`, read through `admin` when unknown or older than PARTITIONS_MAX_AGE_MS; a failed re-read keeps the last list. */
+  async function partitionsOf (topics: string[]): Promise<Map<string, PartitionMetadata[]>> {
+    const stale = [...new Set(topics)].filter(t => (known.get(t)?.at ?? -Infinity) < Date.now() - PARTITIONS_MAX_AGE_MS)
+    if (stale.length > 0) {
+      try {
+        const meta = await admin.fetchTopicMetadata({ topics: stale })
+        for (const t of meta.topics) known.set(t.name, { partitions: t.partitions, at: Date.now() })
+      } catch (err) {
+        if (stale.some(t => !known.has(t))) throw err
+      }
+    }
+    return new Map(topics.map(t => [t, known.get(t)?.partitions ?? []]))
+  }
+
+  async function sendBatch ({ topicMessages = [], ...rest }: ProducerBatch): Promise<RecordMetadata[]> {
+    const parts = splitByPartition(topicMessages, await partitionsOf(topicMessages.map(tm => tm.topic)), partitioner)
+    const settled = await Promise.allSettled(parts.map(async ({ topic, partition, messages }) => {
+      const acks = await producer.sendBatch({ ...rest, topicMessages: [{ topic, messages }] })
+      // acks=0 has no reply to check; otherwise a reply without this partition means it was not written.
+      if (rest.acks !== 0 && !acks.some(a => a.topicName === topic && a.partition === partition)) {
+        throw new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.length, `${topic} partition ${partition}`, 'the reply holds no acknowledgement for this partition'])
+      }
+      return acks
+    }))
+    // Every call has settled before a failure is reported: nothing of this batch is still on its way when the caller retries.
+    const failed = settled.find(s => s.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+    return settled.flatMap(s => s.status === 'fulfilled' ? s.value : [])
+  }
+
+  return {
+    ...producer,
+    async connect () {
+      await producer.connect()
+      await admin.connect()
+    },
+    async disconnect () {
+      try {
+        await producer.disconnect()
+      } finally {
+        await admin.disconnect()
+      }
+    },
+    sendBatch,
+    async send ({ topic, messages, ...rest }: ProducerRecord) {
+      return await sendBatch({ ...rest, topicMessages: [{ topic, messages }] })
+    }
+  }
+}
+
+/**
+ * Groups `topicMessages` by topic partition, each message keeping its order and getting its `partition` set
+ * (a message that has one keeps it). `partitions` must list every topic's partitions. Exported for tests.
+ */
+export function splitByPartition (
+  topicMessages: readonly TopicMessages[],
+  partitions: ReadonlyMap<string, PartitionMetadata[]>,
+  partitioner: ReturnType<typeof Partitioners.DefaultPartitioner>
+): Array<{ topic: string, partition: number, messages: Message[] }> {
+  const parts = new Map<string, { topic: string, partition: number, messages: Message[] }>()
+  for (const { topic, messages } of topicMessages) {
+    const partitionMetadata = partitions.get(topic) ?? []
+    if (partitionMetadata.length === 0) throw new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.length, topic, 'the topic has no known partitions'])
+    for (const message of messages) {
+      const partition = partitioner({ topic, partitionMetadata, message })
+      const id = `${topic}:${partition}`
+      let part = parts.get(id)
+      if (part === undefined) { part = { topic, partition, messages: [] }; parts.set(id, part) }
+      part.messages.push({ ...message, partition })
+    }
+  }
+  return [...parts.values()]
 }
 
 export function createConsumer (kafka: Kafka, groupId: string, opts: { maxBytes?: number, maxBytesPerPartition?: number } = {}): Consumer {
