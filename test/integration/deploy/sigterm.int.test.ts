@@ -12,6 +12,9 @@ import { createLogger } from '../../../lib/log.ts'
 import { loadAppConfig } from '../../../cli/config.ts'
 import { init, startCollect } from '../../../cli/pipeline.ts'
 import { clf } from '../../helpers/access-log.ts'
+import { canConnect, freePort } from '../../helpers/net.ts'
+import { createKey } from '../../../lib/apikey.ts'
+import { eventId } from '../../../lib/ecs.ts'
 import type { AuditEvent } from '../../../lib/ecs.ts'
 import { topicName } from '../../../lib/topics.ts'
 import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
@@ -43,7 +46,7 @@ async function terminate (p: { child: ChildProcess, stderr: () => string }): Pro
   try { return await exited } finally { clearTimeout(guard) }
 }
 
-describe('SIGTERM under load: collect, index, anonymize-stage and stats-stage exit within 10 s with everything committed', function () {
+describe('SIGTERM under load: every stage exits within 10 s with everything committed', function () {
   this.timeout(240_000)
   const N = 20_000
   let dir: string
@@ -236,5 +239,67 @@ describe('SIGTERM under load: collect, index, anonymize-stage and stats-stage ex
     } finally {
       await admin.disconnect()
     }
+  })
+
+  it('panel and serve: exit 0 within 10 s while requests arrive; every change answered 202 is in Kafka, and so is every served search', async () => {
+    const panelKey = await createKey()
+    const apiKey = await createKey()
+    const panelPort = await freePort()
+    const apiPort = await freePort()
+    const httpCfg = join(dir, 'http.yaml')
+    await writeFile(httpCfg, stringify({
+      log: { level: 'warn' },
+      metrics: { port: -1 },
+      stateDir: join(dir, 'state-http'),
+      kafka: { brokers: stack().brokers, topicPrefix },
+      elasticsearch: { url: stack().esUrl, indexPrefix },
+      panel: { port: panelPort, stateDir: join(dir, 'panel'), clients: [{ id: panelKey.id, hash: panelKey.hash, name: 'sigterm test' }] },
+      queryApi: { port: apiPort, apiKeys: [{ id: apiKey.id, hash: apiKey.hash, roles: ['security'], owner: 'sigterm-test' }] }
+    }))
+    const figures: string[] = []
+    for (const [stage, port] of [['panel', panelPort], ['serve', apiPort]] as const) {
+      const p = spawnStage(stage, httpCfg)
+      children.push(p.child)
+      await waitFor(`${stage} to listen`, async () => await canConnect('127.0.0.1', port) ? true : undefined, 60_000, 100)
+        .catch((err: Error) => { throw new Error(`${err.message}\n${stage} stderr: ${p.stderr()}`) })
+      const accepted: string[] = []
+      let refused = 0
+      let firstRefusal = ''
+      const run = { stopped: false }
+      // Four clients in a loop until the server is gone; what was answered 2xx must be durable.
+      const request = async (n: number): Promise<void> => {
+        const res = stage === 'panel'
+          ? await fetch(`http://127.0.0.1:${port}/v1/panel-events`, {
+            method: 'POST',
+            headers: { authorization: `ApiKey ${panelKey.key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ id: `sig-${n}`, timestamp: new Date().toISOString(), actor: { kind: 'customer', id: 'c-1' }, customer: 'cust-1', object: { type: 'mailbox', id: `m${n}@example.org` }, action: 'update', changed_fields: ['quota'] })
+          })
+          : await fetch(`http://127.0.0.1:${port}/v1/events?size=1&reason=sigterm+test+${n}`, { headers: { authorization: `ApiKey ${apiKey.key}` } })
+        const body = await res.text()
+        if (res.status >= 200 && res.status < 300) accepted.push(stage === 'panel' ? `sig-${n}` : `sigterm test ${n}`)
+        else if (refused++ === 0) firstRefusal = `${res.status} ${body}`
+      }
+      let next = 0
+      const clients = Array.from({ length: 4 }, async () => {
+        while (!run.stopped) {
+          try { await request(next++) } catch { if (p.child.exitCode !== null || p.child.signalCode !== null) return }
+        }
+      })
+      await waitFor(`${stage} to answer 50 requests`, async () => accepted.length >= 50 ? true : undefined, 60_000, 20)
+        .catch((err: Error) => { run.stopped = true; throw new Error(`${err.message} (${accepted.length} accepted, first refusal: ${firstRefusal})\n${stage} stderr: ${p.stderr()}`) })
+      const exit = await terminate(p)
+      run.stopped = true
+      await Promise.all(clients)
+      assert.equal(exit.code, 0, `${stage}: exit code 0 (got ${String(exit.code)} / ${String(exit.signal)}): ${exit.stderr}`)
+      assert.ok(exit.ms < 10_000, `${stage} exited in ${exit.ms} ms`)
+      const topic = topicName(topicPrefix, stage === 'panel' ? 'panel' : 'api')
+      const inKafka = await consumeUntil([topic], all => all.length >= accepted.length, 30_000)
+      const ids = new Set(values<AuditEvent>(inKafka).map(e => stage === 'panel' ? e.event.id : (e.event.reason ?? '')))
+      const expected = stage === 'panel' ? accepted.map(id => eventId('panel', panelKey.id, id)) : accepted
+      const missing = expected.filter(id => !ids.has(id))
+      assert.deepEqual(missing, [], `${stage}: every request answered 2xx is in ${topic}`)
+      figures.push(`${stage}: ${accepted.length} answered 2xx, ${refused} refused while stopping (${firstRefusal.slice(0, 60)}), exit in ${exit.ms} ms, all ${accepted.length} in Kafka`)
+    }
+    process.stdout.write(`      (${figures.join('; ')})\n`)
   })
 })
