@@ -31,21 +31,16 @@ import type { Position } from '../ingest/common/finalize.ts'
 import { createKafka, createConsumer, createProducer, ensureTopics, chunkTopicMessages } from '../lib/kafka.ts'
 import { topicName } from '../lib/topics.ts'
 import { createLogger } from '../lib/log.ts'
+import { Rng } from '../ingest/demo/generate.ts'
 
 // ---------------------------------------------------------------------------------------------------------
 // Seeded log generator
 // ---------------------------------------------------------------------------------------------------------
 
-/** mulberry32: tiny, fast and good enough to make the same log from the same seed on every machine. */
+/** mulberry32 (the demo generator's): the same log from the same seed on every machine. */
 function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed)
+  return () => rng.next()
 }
 
 /** Real user agents (browsers, mobile, crawlers, scripts) with a rough share of clients. */

@@ -26,12 +26,11 @@ import { Anonymizer, anonymizeBatch } from '../anonymizer/run.ts'
 import { startEmbeddedStats, type AnonLog, type EmbeddedStatsRunning } from '../anonymizer/stats/embedded.ts'
 import { SqliteEventStore, sqliteSeals } from '../query-api/store/sqlite.ts'
 import { journaledAuditor } from '../query-api/audit.ts'
-import { ExportJobs } from '../query-api/exports.ts'
 import * as queryApi from '../query-api/run.ts'
 import * as ingest from '../ingest/run.ts'
 import * as panel from '../ingest/panel-http/run.ts'
 import * as retention from '../indexer/retention/run.ts'
-import { exportPublicKeyPem, exportsDir } from './export.ts'
+import { exportJobs } from './export.ts'
 import { embeddedFile, type AppConfig } from './config.ts'
 import { retentionDeps } from './retention.ts'
 
@@ -42,14 +41,13 @@ const ANON_DEDUPE_MARGIN = 100_000
 
 /** The store's anon_log as the statistics stage reads it. */
 function anonLog (store: SqliteStore): AnonLog {
-  const last = store.db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'anon_log'")
   return {
     readAnon: (after, limit) => store.readAnon(after, limit),
     getMeta: key => store.getMeta(key),
     setMeta: (key, value) => { store.setMeta(key, value) },
     // Kept a margin below the position: the ids of a batch re-sent after a crash must still be there to be ignored.
     trimAnon: below => store.trimAnon(below - ANON_DEDUPE_MARGIN),
-    lastAnonSeq: () => last.get()?.seq ?? 0
+    lastAnonSeq: () => store.lastAnonSeq()
   }
 }
 
@@ -173,14 +171,7 @@ export async function startEmbedded (cfg: AppConfig, ctx: Ctx, opts: {
     const auditor = journaledAuditor(journal, cfg.ingest.host === '' ? hostname() : cfg.ingest.host, async event => { indexer.write([{ topic: apiTopic, value: JSON.stringify(event) }]) })
     closers.push(() => auditor.close())
     const events = new SqliteEventStore(store.db)
-    const exports = new ExportJobs({
-      store: events,
-      seals: sqliteSeals(store.db),
-      dir: exportsDir(cfg),
-      maxEvents: cfg.queryApi.exports.maxEvents,
-      publicKeyPem: exportPublicKeyPem(cfg),
-      onError: (job, err) => { ctx.log.error({ err, export_id: job.id, error_code: job.error?.code }, 'Evidence export failed.') }
-    })
+    const exports = exportJobs(cfg, ctx.log, events, sqliteSeals(store.db))
     const api = await queryApi.start(cfg.queryApi, ctx, { store: events, auditor, exports })
     closers.push(() => api.close())
 

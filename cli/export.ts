@@ -14,7 +14,8 @@ import { AuditError } from '../lib/errors.ts'
 import { readTar, verifyBundle, type Bundle, type VerifyResult } from '../lib/evidence.ts'
 import { loadSealKey } from '../indexer/elasticsearch/seal.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
-import { elasticsearchSeals, runExport, type Progress, type SealSource } from '../query-api/exports.ts'
+import { ExportJobs, elasticsearchSeals, runExport, type Progress, type SealSource } from '../query-api/exports.ts'
+import type { Logger } from '../lib/log.ts'
 import { toFilter, type EventsQueryT } from '../query-api/routes/events.ts'
 import { isEmbedded, type AppConfig } from './config.ts'
 import { openEmbeddedRead } from './embedded.ts'
@@ -39,6 +40,18 @@ export function exportPublicKeyPem (cfg: AppConfig): string | undefined {
 
 export function exportsDir (cfg: AppConfig): string {
   return cfg.queryApi.exports.dir !== '' ? cfg.queryApi.exports.dir : join(cfg.stateDir, 'exports')
+}
+
+/** The query API's export jobs over a store (either mode), configured from `queryApi.exports`. */
+export function exportJobs (cfg: AppConfig, log: Logger, store: EventStore, seals: SealSource): ExportJobs {
+  return new ExportJobs({
+    store,
+    seals,
+    dir: exportsDir(cfg),
+    maxEvents: cfg.queryApi.exports.maxEvents,
+    publicKeyPem: exportPublicKeyPem(cfg),
+    onError: (job, err) => { log.error({ err, export_id: job.id, error_code: job.error?.code }, 'Evidence export failed.') }
+  })
 }
 
 export interface ExportFlags {

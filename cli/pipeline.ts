@@ -15,9 +15,9 @@ import * as anonymizer from '../anonymizer/run.ts'
 import * as stats from '../anonymizer/stats/run.ts'
 import { ElasticsearchEventStore } from '../query-api/store/elasticsearch.ts'
 import { kafkaAuditor } from '../query-api/audit.ts'
-import { ExportJobs, elasticsearchSeals } from '../query-api/exports.ts'
+import { elasticsearchSeals } from '../query-api/exports.ts'
 import { sealsIndexName } from '../lib/seal-template.ts'
-import { exportPublicKeyPem, exportsDir } from './export.ts'
+import { exportJobs } from './export.ts'
 import { SequenceJournal } from '../lib/sequence-journal.ts'
 import { readinessOf, watchElasticsearch, watchKafka } from '../lib/metrics.ts'
 import { topicName } from '../lib/topics.ts'
@@ -212,14 +212,7 @@ export async function startServe (cfg: AppConfig, ctx: Ctx): Promise<queryApi.Qu
   const journal = await SequenceJournal.open(join(cfg.stateDir, 'query-api'), 'query-api', 100_000)
   const auditor = kafkaAuditor(producer, topicName(cfg.kafka.topicPrefix, 'api'), journal, cfg.ingest.host === '' ? hostname() : cfg.ingest.host)
   const store = new ElasticsearchEventStore(es, cfg.elasticsearch.indexPrefix)
-  const exports = new ExportJobs({
-    store,
-    seals: elasticsearchSeals(es, sealsIndexName(cfg.elasticsearch.indexPrefix)),
-    dir: exportsDir(cfg),
-    maxEvents: cfg.queryApi.exports.maxEvents,
-    publicKeyPem: exportPublicKeyPem(cfg),
-    onError: (job, err) => { ctx.log.error({ err, export_id: job.id, error_code: job.error?.code }, 'Evidence export failed.') }
-  })
+  const exports = exportJobs(cfg, ctx.log, store, elasticsearchSeals(es, sealsIndexName(cfg.elasticsearch.indexPrefix)))
   const running = await queryApi.start(cfg.queryApi, ctx, { store, auditor, exports })
   return {
     url: running.url,

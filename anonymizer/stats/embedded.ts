@@ -8,7 +8,6 @@
  * - the watermark and the record reached are saved with it and restored on start, so that re-read records do
  *   not produce half-rebuilt documents that overwrite complete ones (held back until the reached record).
  */
-import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Ctx, Running } from '../../lib/component.ts'
 import { sleep } from '../../lib/component.ts'
 import { isAuditError } from '../../lib/errors.ts'
@@ -16,6 +15,7 @@ import type { DeadLetter } from '../../lib/deadletter.ts'
 import { assertAnonymized } from '../record.ts'
 import type { StatsConfig } from './config.ts'
 import { StatsAggregator } from './aggregate.ts'
+import { statsMetrics } from './run.ts'
 
 /** What the stage needs of the embedded store and indexer (indexer/sqlite). */
 export interface AnonLog {
@@ -46,11 +46,7 @@ export interface EmbeddedStatsRunning extends Running {
 
 export function startEmbeddedStats (cfg: StatsConfig, ctx: Ctx, log: AnonLog, sink: StatsSink): EmbeddedStatsRunning {
   const out = ctx.log.child({ component: 'anonymizer.stats' })
-  const reg: Registry = ctx.metrics
-  const get = <T>(name: string, make: () => T): T => (reg.getSingleMetric(name) as T | undefined) ?? make()
-  const records = get('auditline_stats_records_total', () => new Counter({ name: 'auditline_stats_records_total', help: 'Anonymized records by what the statistics stage did with them (counted, day_only, too_late, invalid)', labelNames: ['result'], registers: [reg] }))
-  const docsTotal = get('auditline_stats_documents_total', () => new Counter({ name: 'auditline_stats_documents_total', help: 'Statistics documents emitted and acknowledged (re-emits included)', registers: [reg] }))
-  const open = get('auditline_stats_open_buckets', () => new Gauge({ name: 'auditline_stats_open_buckets', help: 'Buckets (site x hour, site x day) held in memory', registers: [reg] }))
+  const { records, docs: docsTotal, open } = statsMetrics(ctx.metrics)
   const agg = new StatsAggregator(cfg)
   const stop = new AbortController()
 

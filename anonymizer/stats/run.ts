@@ -56,7 +56,8 @@ function parseMeta (s: string | null | undefined): CommitMeta | undefined {
   }
 }
 
-function metricsIn (reg: Registry): { records: Counter<'result'>, docs: Counter, open: Gauge, closedEarly: Counter, dead: Counter<'code'> } {
+/** The statistics stage's metrics (get-or-create: the Kafka stage and the embedded one register the same). */
+export function statsMetrics (reg: Registry): { records: Counter<'result'>, docs: Counter, open: Gauge, closedEarly: Counter, dead: Counter<'code'> } {
   const get = <T>(name: string, make: () => T): T => (reg.getSingleMetric(name) as T | undefined) ?? make()
   return {
     records: get('auditline_stats_records_total', () => new Counter({ name: 'auditline_stats_records_total', help: 'Anonymized records by what the statistics stage did with them (counted, day_only, too_late, invalid)', labelNames: ['result'], registers: [reg] })),
@@ -69,7 +70,7 @@ function metricsIn (reg: Registry): { records: Counter<'result'>, docs: Counter,
 
 export async function start (cfg: StatsConfig, ctx: Ctx, deps: StatsDeps): Promise<Running> {
   const log = ctx.log.child({ component: 'anonymizer.stats' })
-  const m = metricsIn(ctx.metrics)
+  const m = statsMetrics(ctx.metrics)
   const agg = new StatsAggregator(cfg)
   const stop = new AbortController()
   const inTopic = topicName(deps.topicPrefix, 'webAnon')

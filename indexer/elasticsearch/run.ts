@@ -42,7 +42,8 @@ export interface IndexerDeps {
 
 interface Metrics { indexed: Counter, retries: Counter, dead: Counter<'code'>, latency: Histogram }
 
-function metricsIn (reg: Registry): Metrics {
+/** The indexer's metrics (get-or-create: the Elasticsearch indexer and the embedded one register the same). */
+export function indexerMetrics (reg: Registry): Metrics {
   const get = <T>(name: string, make: () => T): T => (reg.getSingleMetric(name) as T | undefined) ?? make()
   return {
     indexed: get('auditline_indexer_docs_indexed_total', () => new Counter({ name: 'auditline_indexer_docs_indexed_total', help: 'Documents acknowledged by Elasticsearch', registers: [reg] })),
@@ -56,7 +57,7 @@ type Op = Extract<Decoded | StatsDecoded, { op: unknown }>['op']
 
 export async function start (cfg: IndexerConfig, ctx: Ctx, deps: IndexerDeps): Promise<Running> {
   const log = ctx.log.child({ component: 'indexer.elasticsearch' })
-  const m = metricsIn(ctx.metrics)
+  const m = indexerMetrics(ctx.metrics)
   const stop = new AbortController()
   const deadTopic = topicName(deps.topicPrefix, 'deadletter')
   const topics = cfg.topics.map(k => topicName(deps.topicPrefix, k as TopicKey))

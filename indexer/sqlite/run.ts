@@ -9,7 +9,6 @@
  * insertion sequence: `sealed_seq` in meta moves only after the checkpoints sealing every event up to it were
  * written, and on start the events after it are sealed (a crash between commit and seal leaves nothing unsealed).
  */
-import { Counter, type Registry } from 'prom-client'
 import type { Ctx } from '../../lib/component.ts'
 import { AuditError } from '../../lib/errors.ts'
 import { TOPICS, topicName, type TopicKey } from '../../lib/topics.ts'
@@ -19,6 +18,7 @@ import type { StatsDocument } from '../../anonymizer/stats/record.ts'
 import type { IndexerConfig } from '../elasticsearch/config.ts'
 import { decodeMessage, indexDeadLetter } from '../elasticsearch/transform.ts'
 import { decodeStatsMessage } from '../elasticsearch/stats.ts'
+import { indexerMetrics } from '../elasticsearch/run.ts'
 import { Sealer, loadSealKey } from '../elasticsearch/seal.ts'
 import { SqliteSealStore } from './seal-store.ts'
 import type { SqliteStore } from './store.ts'
@@ -29,25 +29,17 @@ export interface StoreMessage { topic: string, value: string }
 const SEALED_KEY = 'indexer.sealed_seq'
 const SEAL_PAGE = 10_000
 
-function metricsIn (reg: Registry): { indexed: Counter, dead: Counter<'code'> } {
-  const get = <T>(name: string, make: () => T): T => (reg.getSingleMetric(name) as T | undefined) ?? make()
-  return {
-    indexed: get('auditline_indexer_docs_indexed_total', () => new Counter({ name: 'auditline_indexer_docs_indexed_total', help: 'Documents acknowledged by Elasticsearch', registers: [reg] })),
-    dead: get('auditline_indexer_deadletters_total', () => new Counter({ name: 'auditline_indexer_deadletters_total', help: 'Messages sent to the dead-letter topic', labelNames: ['code'], registers: [reg] }))
-  }
-}
-
 export class EmbeddedIndexer {
   readonly #store: SqliteStore
   readonly #sealer: Sealer
-  readonly #m: ReturnType<typeof metricsIn>
+  readonly #m: ReturnType<typeof indexerMetrics>
   readonly #kinds: Map<string, 'event' | 'stats' | 'dead'>
   #position = 0
 
   constructor (store: SqliteStore, cfg: Pick<IndexerConfig, 'seal'>, ctx: Ctx, topicPrefix: string) {
     const log = ctx.log.child({ component: 'indexer.sqlite' })
     this.#store = store
-    this.#m = metricsIn(ctx.metrics)
+    this.#m = indexerMetrics(ctx.metrics)
     this.#kinds = new Map((Object.keys(TOPICS) as TopicKey[]).flatMap(k => {
       const kind = k === 'stats' ? 'stats' : k === 'deadletter' ? 'dead' : k === 'webRaw' || k === 'webAnon' ? undefined : 'event'
       return kind === undefined ? [] : [[topicName(topicPrefix, k), kind] as const]

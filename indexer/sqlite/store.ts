@@ -212,6 +212,11 @@ export class SqliteStore {
     return this.#appendAnon(records)
   }
 
+  /** The last seq appended to anon_log (0 before the first), also after its rows were trimmed. */
+  lastAnonSeq (): number {
+    return this.#s.lastSeq.get('anon_log') ?? 0
+  }
+
   readAnon (afterSeq: number, limit: number): Array<{ seq: number, value: string }> {
     return this.#s.readAnon.all(afterSeq, limit)
   }

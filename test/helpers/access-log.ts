@@ -9,6 +9,7 @@ import { createWebAccessToMessage, type WebAccessRecord } from '../../ingest/web
 import { Anonymizer, validate as validateAnonymizer } from '../../anonymizer/run.ts'
 import { anonymizeRecord } from '../../anonymizer/transform.ts'
 import type { AnonymizedAccess } from '../../anonymizer/record.ts'
+import { Rng } from '../../ingest/demo/generate.ts'
 
 export interface GeneratedLog {
   lines: string[]
@@ -48,16 +49,10 @@ const PAGES = [
 const ASSETS = ['/assets/site.css?v=3', '/assets/app.js', '/img/logo.png', '/img/hero.webp', '/favicon.ico', '/fonts/inter.woff2']
 const EXTERNAL_REFERRERS = ['https://www.google.com/', 'https://www.bing.com/', 'https://t.co/x7Yq2', 'https://news.example.org/widgets-roundup', 'https://duckduckgo.com/']
 
-/** mulberry32: a tiny seeded PRNG (the test needs reproducible, not strong, randomness). */
+/** The demo generator's seeded PRNG (mulberry32): the test needs reproducible, not strong, randomness. */
 function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed)
+  return () => rng.next()
 }
 
 /** A time as nginx/apache `$time_local` writes it in UTC (`29/Nov/2026:09:50:00 +0000`). */

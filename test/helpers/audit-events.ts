@@ -2,9 +2,13 @@
  * Sealed audit events for indexer tests and the indexer bench: built by the collectors' own `finalizeEvent`
  * (id, sequence, hash, schema check), and produced to a real topic with acks=all in chunks under Kafka's limit.
  */
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Kafka } from 'kafkajs'
 import { finalizeEvent } from '../../ingest/common/finalize.ts'
 import type { EventDraft } from '../../ingest/common/parser.ts'
+import { createSshdParser } from '../../ingest/sshd/parse.ts'
 import { sealEvent, type AuditEvent } from '../../lib/ecs.ts'
 import { chunkTopicMessages, createProducer } from '../../lib/kafka.ts'
 
@@ -68,4 +72,25 @@ export async function messagesIn (kafka: Kafka, topic: string): Promise<number> 
   } finally {
     await admin.disconnect()
   }
+}
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+/** Audit events as the sshd collector makes them, from real auth.log lines (Debian 12, RFC 3339 headers). */
+export async function fixtureEvents (n: number): Promise<AuditEvent[]> {
+  const text = await readFile(join(ROOT, 'test/fixtures/sshd/auth-rfc3339.log'), 'utf8')
+  const parser = createSshdParser('syslog')
+  const out: AuditEvent[] = []
+  let offset = 0
+  for (const line of text.split('\n')) {
+    const at = offset
+    offset += Buffer.byteLength(line) + 1
+    if (line === '') continue
+    const r = parser.parse(line, { path: '/var/log/auth.log', offset: at, readAt: new Date('2026-11-29T08:00:00Z') })
+    if (r.kind !== 'event') continue
+    out.push(finalizeEvent(r.event, { host: 'backend-1', source: 'auth', fileKey: '2049:77', generation: 0, offset: at, path: '/var/log/auth.log' }, out.length, parser.dataset, parser.eventClass, new Date('2026-11-29T08:00:00Z')))
+    if (out.length === n) break
+  }
+  assert.equal(out.length, n, 'the fixture holds enough events')
+  return out
 }

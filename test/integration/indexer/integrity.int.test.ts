@@ -18,8 +18,6 @@ import { createConsumer, createKafka, createProducer } from '../../../lib/kafka.
 import { createEsClient } from '../../../lib/elasticsearch.ts'
 import { sealsIndexName } from '../../../lib/seal-template.ts'
 import { topicName } from '../../../lib/topics.ts'
-import { finalizeEvent } from '../../../ingest/common/finalize.ts'
-import { createSshdParser } from '../../../ingest/sshd/parse.ts'
 import type { AuditEvent } from '../../../lib/ecs.ts'
 import type { SealCheckpoint } from '../../../lib/seal.ts'
 import { loadAppConfig, type AppConfig } from '../../../cli/config.ts'
@@ -28,29 +26,11 @@ import { writeKeyPair, verifyDeployment } from '../../../cli/verify.ts'
 import * as indexer from '../../../indexer/elasticsearch/run.ts'
 import type { Finding } from '../../../indexer/verify.ts'
 import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
+import { fixtureEvents } from '../../helpers/audit-events.ts'
 
 const ROOT = new URL('../../../', import.meta.url).pathname
 const log = createLogger({ level: 'silent' })
 const ctx = (): { log: typeof log, signal: AbortSignal, metrics: Registry } => ({ log, signal: new AbortController().signal, metrics: new Registry() })
-
-/** Audit events as the sshd collector makes them, from real auth.log lines (Debian 12, RFC 3339 headers). */
-async function fixtureEvents (n: number): Promise<AuditEvent[]> {
-  const text = await readFile(join(ROOT, 'test/fixtures/sshd/auth-rfc3339.log'), 'utf8')
-  const parser = createSshdParser('syslog')
-  const out: AuditEvent[] = []
-  let offset = 0
-  for (const line of text.split('\n')) {
-    const at = offset
-    offset += Buffer.byteLength(line) + 1
-    if (line === '') continue
-    const r = parser.parse(line, { path: '/var/log/auth.log', offset: at, readAt: new Date('2026-11-29T08:00:00Z') })
-    if (r.kind !== 'event') continue
-    out.push(finalizeEvent(r.event, { host: 'backend-1', source: 'auth', fileKey: '2049:77', generation: 0, offset: at, path: '/var/log/auth.log' }, out.length, parser.dataset, parser.eventClass, new Date('2026-11-29T08:00:00Z')))
-    if (out.length === n) break
-  }
-  assert.equal(out.length, n, 'the fixture holds enough events')
-  return out
-}
 
 async function produce (producer: Producer, topic: string, events: AuditEvent[]): Promise<void> {
   await producer.send({ topic, acks: -1, messages: events.map(e => ({ key: e.auditline.stream, value: JSON.stringify(e) })) })

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '@elastic/elasticsearch'
@@ -20,8 +20,6 @@ import { createKey } from '../../../lib/apikey.ts'
 import { sealsIndexName } from '../../../lib/seal-template.ts'
 import { topicName } from '../../../lib/topics.ts'
 import { readTar, writeTar } from '../../../lib/evidence.ts'
-import { finalizeEvent } from '../../../ingest/common/finalize.ts'
-import { createSshdParser } from '../../../ingest/sshd/parse.ts'
 import type { AuditEvent } from '../../../lib/ecs.ts'
 import type { SealCheckpoint } from '../../../lib/seal.ts'
 import { loadAppConfig, type AppConfig } from '../../../cli/config.ts'
@@ -29,31 +27,13 @@ import { init, startIndex, startServe } from '../../../cli/pipeline.ts'
 import { writeKeyPair } from '../../../cli/verify.ts'
 import { consumeUntil, values } from '../../helpers/kafka.ts'
 import { stack, uniquePrefix, waitFor } from '../../helpers/stack.ts'
+import { fixtureEvents } from '../../helpers/audit-events.ts'
 
 const ROOT = new URL('../../../', import.meta.url).pathname
 const CHROMIUM = '/usr/bin/chromium'
 const OUT = 'test-output/query-api'
 const log = createLogger({ level: 'silent' })
 const ctx = (): { log: typeof log, signal: AbortSignal, metrics: Registry } => ({ log, signal: new AbortController().signal, metrics: new Registry() })
-
-/** Audit events as the sshd collector makes them, from real auth.log lines (Debian 12, RFC 3339 headers). */
-async function fixtureEvents (n: number): Promise<AuditEvent[]> {
-  const text = await readFile(join(ROOT, 'test/fixtures/sshd/auth-rfc3339.log'), 'utf8')
-  const parser = createSshdParser('syslog')
-  const out: AuditEvent[] = []
-  let offset = 0
-  for (const line of text.split('\n')) {
-    const at = offset
-    offset += Buffer.byteLength(line) + 1
-    if (line === '') continue
-    const r = parser.parse(line, { path: '/var/log/auth.log', offset: at, readAt: new Date('2026-11-29T08:00:00Z') })
-    if (r.kind !== 'event') continue
-    out.push(finalizeEvent(r.event, { host: 'backend-1', source: 'auth', fileKey: '2049:77', generation: 0, offset: at, path: '/var/log/auth.log' }, out.length, parser.dataset, parser.eventClass, new Date('2026-11-29T08:00:00Z')))
-    if (out.length === n) break
-  }
-  assert.equal(out.length, n, 'the fixture holds enough events')
-  return out
-}
 
 interface CliResult { code: number, stdout: string, stderr: string }
 
