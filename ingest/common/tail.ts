@@ -48,9 +48,17 @@ interface OpenFile {
   copyOf?: string
   lastGrowth: number
   lastSize: number
+  /**
+   * The file's first bytes (up to HEAD_BYTES) as first seen while nothing of it was read yet: with no `tail` to go
+   * by, they tell a truncated-and-rewritten file from one that only grew, and find its copy after copytruncate.
+   */
+  head: Buffer
+  /** Largest size seen: a file never shrinks unless it was truncated. */
+  maxSize: number
 }
 
 const TAIL_BYTES = 64
+const HEAD_BYTES = 64
 
 export class Tailer {
   private readonly files = new Map<string, OpenFile[]>()
@@ -85,7 +93,8 @@ export class Tailer {
     }
     const key = `${st.dev}:${st.ino}`
     if (active !== undefined && active.key === key) {
-      if (st.size < active.cp.offset || !await this.tailMatches(active)) await this.onTruncated(path, list, active)
+      if (await this.wasTruncated(active, st.size)) await this.onTruncated(path, list, active)
+      else await this.noteHead(active, st.size)
       return
     }
     if (active !== undefined) active.draining = true
@@ -95,9 +104,33 @@ export class Tailer {
     const fc: FileCheckpoint = cp ?? { path, offset: 0, generation: 0, tail: '' }
     fc.path = path
     const fh = await open(path, 'r')
-    const f: OpenFile = { fh, key, readPath: path, cp: fc, draining: false, lastGrowth: Date.now(), lastSize: st.size }
+    const f: OpenFile = { fh, key, readPath: path, cp: fc, draining: false, lastGrowth: Date.now(), lastSize: st.size, head: Buffer.alloc(0), maxSize: st.size }
     list.push(f)
-    if (st.size < fc.offset || !await this.tailMatches(f)) await this.onTruncated(path, list, f)
+    if (await this.wasTruncated(f, st.size)) await this.onTruncated(path, list, f)
+    else await this.noteHead(f, st.size)
+  }
+
+  /**
+   * Truncated in place since the last look: it shrank, or the bytes before our offset (or, with nothing read
+   * yet, its first bytes) are no longer the ones we saw. The last case matters when the file is copytruncated
+   * while we are still busy with an older file (#3): its whole content is then only in the copy.
+   */
+  private async wasTruncated (f: OpenFile, size: number): Promise<boolean> {
+    if (size < f.cp.offset || size < f.maxSize) return true
+    f.maxSize = size
+    if (f.cp.offset > 0) return !await this.tailMatches(f)
+    if (f.head.length === 0) return false
+    const probe = Buffer.alloc(f.head.length)
+    const { bytesRead } = await f.fh.read(probe, 0, f.head.length, 0)
+    return bytesRead !== f.head.length || !probe.equals(f.head)
+  }
+
+  /** Remembers the first bytes of a file nothing has been read from yet (see `head`). */
+  private async noteHead (f: OpenFile, size: number): Promise<void> {
+    if (f.cp.offset > 0 || f.head.length >= HEAD_BYTES || size <= f.head.length) return
+    const buf = Buffer.alloc(Math.min(size, HEAD_BYTES))
+    const { bytesRead } = await f.fh.read(buf, 0, buf.length, 0)
+    f.head = buf.subarray(0, bytesRead)
   }
 
   /**
@@ -127,7 +160,7 @@ export class Tailer {
       if (hit === undefined) continue
       this.parked.delete(key)
       const fh = await open(sib, 'r')
-      list.push({ fh, key, readPath: sib, cp: hit[1], draining: true, lastGrowth: Date.now(), lastSize: st.size })
+      list.push({ fh, key, readPath: sib, cp: hit[1], draining: true, lastGrowth: Date.now(), lastSize: st.size, head: Buffer.alloc(0), maxSize: st.size })
     }
   }
 
@@ -139,19 +172,29 @@ export class Tailer {
     const copy = await this.findCopy(path, f)
     if (copy !== undefined) list.splice(list.indexOf(f), 0, copy)
     f.cp = { path, offset: 0, generation: f.cp.generation + 1, tail: '' }
+    f.head = Buffer.alloc(0)
+    const st = await f.fh.stat()
+    f.maxSize = st.size
+    await this.noteHead(f, st.size)
   }
 
+  /**
+   * The copy is the sibling whose bytes before our offset are the ones we read there (`tail`) or, when nothing
+   * was read yet, whose first bytes are the file's first bytes (`head`). Without either there is nothing to
+   * recognise a copy by (the file was empty whenever we looked), so none is taken.
+   */
   private async findCopy (path: string, f: OpenFile): Promise<OpenFile | undefined> {
-    const tail = Buffer.from(f.cp.tail, 'base64')
+    const [mark, at] = f.cp.offset > 0 ? [Buffer.from(f.cp.tail, 'base64'), f.cp.offset] : [f.head, f.head.length]
+    if (mark.length === 0) return undefined
     for (const sib of await siblings(path)) {
       let st: Stats
       try { st = await stat(sib) } catch { continue }
-      if (st.size <= f.cp.offset || `${st.dev}:${st.ino}` === f.key) continue
+      if (st.size < at || (f.cp.offset > 0 && st.size <= f.cp.offset) || `${st.dev}:${st.ino}` === f.key) continue
       const fh = await open(sib, 'r')
-      const probe = Buffer.alloc(tail.length)
-      await fh.read(probe, 0, tail.length, f.cp.offset - tail.length)
-      if (probe.equals(tail)) {
-        return { fh, key: f.key, readPath: sib, cp: { ...f.cp }, draining: true, copyOf: f.key, lastGrowth: Date.now(), lastSize: st.size }
+      const probe = Buffer.alloc(mark.length)
+      await fh.read(probe, 0, mark.length, at - mark.length)
+      if (probe.equals(mark)) {
+        return { fh, key: f.key, readPath: sib, cp: { ...f.cp }, draining: true, copyOf: f.key, lastGrowth: Date.now(), lastSize: st.size, head: Buffer.alloc(0), maxSize: st.size }
       }
       await fh.close()
     }

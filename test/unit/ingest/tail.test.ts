@@ -105,6 +105,50 @@ describe('Tailer', () => {
     await t.close()
   })
 
+  it('after copytruncate of a file it had opened but not read from yet, reads the whole copy, then the new lines', async () => {
+    // A collector still busy with an older rotated file has the new file open at offset 0 when logrotate copies
+    // and truncates it: with no bytes read there is no tail to compare, so its first bytes must tell (#3).
+    await writeFile(file, '')
+    const t = new Tailer({ paths: [file], maxLineBytes: 1024 }, emptyCheckpoint())
+    await t.refresh()
+    await appendFile(file, 'first line of the new file\nsecond\n')
+    await t.refresh() // sees the content, reads nothing
+    await copyFile(file, `${file}.1`)
+    await truncate(file, 0)
+    await appendFile(file, 'after the truncation, a longer line than the ones before it was\n')
+    const lines: TailLine[] = []
+    for (;;) {
+      await t.refresh()
+      const got = await t.read(100, 1 << 20)
+      if (got.length === 0) break
+      lines.push(...got)
+    }
+    assert.deepEqual(lines.map(l => [l.bytes.toString(), l.generation, l.offset]), [
+      ['first line of the new file', 0, 0],
+      ['second', 0, 27],
+      ['after the truncation, a longer line than the ones before it was', 1, 0]
+    ])
+    await t.close()
+  })
+
+  it('takes no unrelated sibling for the copy when a file it had not read from is truncated without a copy', async () => {
+    await writeFile(`${file}.1`, 'an older rotated file, already read before this collector started\n')
+    await writeFile(file, 'a line that was dropped by a truncation without copy\n')
+    const t = new Tailer({ paths: [file], maxLineBytes: 1024 }, emptyCheckpoint())
+    await t.refresh()
+    await truncate(file, 0)
+    await appendFile(file, 'x\n')
+    const lines: TailLine[] = []
+    for (;;) {
+      await t.refresh()
+      const got = await t.read(100, 1 << 20)
+      if (got.length === 0) break
+      lines.push(...got)
+    }
+    assert.deepEqual(lines.map(l => [l.bytes.toString(), l.generation]), [['x', 1]])
+    await t.close()
+  })
+
   it('starts over at a new generation when a file is truncated in place', async () => {
     await writeFile(file, 'aaaa\nbbbb\n')
     const t = new Tailer({ paths: [file], maxLineBytes: 1024 }, emptyCheckpoint())
