@@ -166,14 +166,16 @@ export function partitionedProducer<P extends Pick<Producer, 'connect' | 'discon
       const acks = await producer.sendBatch({ ...rest, topicMessages: [{ topic, messages }] })
       // acks=0 has no reply to check; otherwise a reply without this partition means it was not written.
       if (rest.acks !== 0 && !acks.some(a => a.topicName === topic && a.partition === partition)) {
-        throw new AuditError('AUD_ERR_KAFKA_PRODUCE', [messages.length, `${topic} partition ${partition}`, 'the reply holds no acknowledgement for this partition'])
+        throw new Error('the reply holds no acknowledgement for this partition')
       }
       return acks
     }))
     // Every call has settled before a failure is reported: nothing of this batch is still on its way when the caller retries.
-    const failed = settled.find(s => s.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
-    return settled.flatMap(s => s.status === 'fulfilled' ? s.value : [])
+    const failed = settled.flatMap((s, i) => s.status === 'rejected' ? [{ reason: s.reason as unknown, part: parts[i] as typeof parts[number] }] : [])
+    const first = failed[0]
+    if (first === undefined) return settled.flatMap(s => s.status === 'fulfilled' ? s.value : [])
+    const unsent = failed.map(f => ({ topic: f.part.topic, messages: f.part.messages }))
+    throw new PartialSendError(unsent, `${first.part.topic} partition ${first.part.partition}`, first.reason)
   }
 
   return {
@@ -194,6 +196,23 @@ export function partitionedProducer<P extends Pick<Producer, 'connect' | 'discon
       return await sendBatch({ ...rest, topicMessages: [{ topic, messages }] })
     }
   }
+}
+
+/**
+ * A partitioned send that Kafka acknowledged only in part. `unsent()` returns the parts that were not
+ * acknowledged, each exactly as it was sent (same partition, same messages): sent again, a part that the broker
+ * did write after all is recognised by its idempotent-producer sequence number, and the acknowledged parts are
+ * not sent twice. The messages are kept out of enumerable properties so that logging the error never writes
+ * them (raw web records hold visitor addresses).
+ */
+export class PartialSendError extends AuditError {
+  readonly #unsent: TopicMessages[]
+  constructor (unsent: TopicMessages[], where: string, cause: unknown) {
+    super('AUD_ERR_KAFKA_PRODUCE', [unsent.reduce((n, tm) => n + tm.messages.length, 0), where, cause], { cause })
+    this.#unsent = unsent
+  }
+
+  unsent (): TopicMessages[] { return this.#unsent }
 }
 
 /**
@@ -317,7 +336,8 @@ function sizeOf (v: Message['value'] | Message['key']): number {
 
 /**
  * Sends `topicMessages` in chunks under the request limit with acks=all, retrying each chunk with backoff
- * until Kafka acknowledges it; an acknowledged chunk is never sent again. Resolves true when everything is
+ * until Kafka acknowledges it; an acknowledged chunk, or an acknowledged partition of a chunk (PartialSendError),
+ * is never sent again. Resolves true when everything is
  * acknowledged, false when `signal` aborted first (the caller then must not commit or checkpoint anything).
  */
 export async function sendUntilAcked (producer: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], opts: {
@@ -326,12 +346,15 @@ export async function sendUntilAcked (producer: Pick<Producer, 'sendBatch'>, top
   maxBackoffMs?: number
 }): Promise<boolean> {
   for (const chunk of chunkTopicMessages(topicMessages)) {
+    let pending = chunk
     for (let attempt = 0; ; attempt++) {
       if (opts.signal.aborted) return false
       try {
-        await producer.sendBatch({ topicMessages: chunk, acks: -1 })
+        await producer.sendBatch({ topicMessages: pending, acks: -1 })
         break
       } catch (err) {
+        // Only the partitions Kafka did not acknowledge go again (#8: re-sending the whole chunk duplicated the others).
+        if (err instanceof PartialSendError) pending = err.unsent()
         opts.onRetry(err, attempt)
         await sleep(backoff(attempt, 250, opts.maxBackoffMs ?? 15_000), opts.signal)
       }

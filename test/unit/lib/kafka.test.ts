@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Partitioners, type Admin, type Message, type Producer, type ProducerBatch, type RecordMetadata } from 'kafkajs'
 import type { AuditError } from '../../../lib/errors.ts'
-import { chunkTopicMessages, partitionedProducer, sendUntilAcked, splitByPartition } from '../../../lib/kafka.ts'
+import { PartialSendError, chunkTopicMessages, partitionedProducer, sendUntilAcked, splitByPartition } from '../../../lib/kafka.ts'
 
 describe('chunkTopicMessages', () => {
   it('cuts a large request into chunks under the byte limit, keeping order and topics', () => {
@@ -150,6 +150,40 @@ describe('partitionedProducer', () => {
     assert.deepEqual(settledAt.slice(0, 1), ['failed'])
     assert.equal(settledAt.at(-1), 'rejected')
     assert.equal(settledAt.filter(s => s.startsWith('acked')).length, 2)
+  })
+
+  it('sends again only the partitions Kafka did not acknowledge, each part unchanged', async () => {
+    const inner = fakeProducer()
+    let failPartition0 = 2
+    const tries0: string[][] = []
+    const flaky: typeof inner = {
+      ...inner,
+      async sendBatch (batch: ProducerBatch) {
+        const partition = batch.topicMessages?.[0]?.messages[0]?.partition ?? -1
+        if (partition === 0) tries0.push(batch.topicMessages?.[0]?.messages.map(m => String(m.value)) ?? [])
+        if (partition === 0 && failPartition0-- > 0) throw new Error('NOT_LEADER_OR_FOLLOWER')
+        return await inner.sendBatch(batch)
+      }
+    }
+    const messages = keyed(60)
+    const errors: unknown[] = []
+    const ok = await sendUntilAcked(partitionedProducer(flaky, fakeAdmin(['raw'])), [{ topic: 'raw', messages }], {
+      signal: new AbortController().signal,
+      onRetry: err => { errors.push(err) },
+      maxBackoffMs: 1
+    })
+    assert.equal(ok, true)
+    assert.equal(errors.length, 2)
+    assert.ok(errors.every(e => e instanceof PartialSendError && e.code === 'AUD_ERR_KAFKA_PRODUCE' && /raw partition 0: NOT_LEADER_OR_FOLLOWER/.test(e.message)))
+    const written = inner.calls.flatMap(c => c.values)
+    assert.equal(written.length, 60, 'every message written once: the acknowledged partitions were not sent again')
+    assert.deepEqual([...written].sort(), messages.map(m => m.value).sort())
+    const p0 = inner.calls.filter(c => c.partitions[0] === 0)
+    assert.equal(p0.length, 1)
+    assert.ok((p0[0]?.values.length ?? 0) > 0)
+    assert.equal(tries0.length, 3)
+    assert.ok(tries0.every(t => JSON.stringify(t) === JSON.stringify(tries0[0])), 'partition 0 got the same part on every try (its sequence number dedupes a write that did happen)')
+    assert.ok(!JSON.stringify(errors[0]).includes(String(messages[0]?.value)), 'the unsent messages are not in the error\'s serialised form')
   })
 
   it('reads a topic\'s partitions once for many sends and connects and disconnects the admin client with the producer', async () => {
