@@ -48,6 +48,7 @@ export const ERROR_SPECS = {
   AUD_ERR_API_FORBIDDEN: { message: 'Role %s may not %s', retriable: false, status: 403 },
   AUD_ERR_API_NOT_FOUND: { message: 'No %s %s', retriable: false, status: 404 },
   AUD_ERR_API_AUDIT: { message: 'The request could not be audited, so it is not served: %s', retriable: true, status: 503 },
+  AUD_ERR_API_STORE_UNAVAILABLE: { message: 'The event store cannot answer now, retry later: %s', retriable: true, status: 503 },
   AUD_ERR_API_INTERNAL: { message: 'Internal error', retriable: true, status: 500 },
   AUD_ERR_STACK_START: { message: 'Local %s did not start: %s', retriable: false },
   AUD_ERR_EXPORT_BUILD: { message: 'Cannot build the evidence export: %s', retriable: false, status: 422 },

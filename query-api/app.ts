@@ -50,6 +50,7 @@ export function buildApp (cfg: QueryApiConfig, deps: AppDeps): FastifyInstance {
   app.setErrorHandler(async (err: FastifyError, req, reply) => {
     if (isAuditError(err)) {
       await refused(req, err.status ?? 500, err.code)
+      if (err.status === 503) reply.header('retry-after', '1')
       return await reply.status(err.status ?? 500).send({ error: err.code, message: err.message })
     }
     if (err.validation !== undefined) {

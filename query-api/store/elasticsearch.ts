@@ -2,7 +2,9 @@
  * The Elasticsearch implementation of the query API's store: typed filters → query DSL built here,
  * `search_after` on (@timestamp, event.id) for stable pagination under concurrent indexing.
  */
-import type { Client } from '@elastic/elasticsearch'
+import { errors, type Client } from '@elastic/elasticsearch'
+import { AuditError } from '../../lib/errors.ts'
+import { sleep } from '../../lib/component.ts'
 import { eventIndexPattern } from '../../lib/elasticsearch.ts'
 import { statsIndexPattern } from '../../lib/stats-template.ts'
 import type { AuditEvent } from '../../lib/ecs.ts'
@@ -88,6 +90,37 @@ export function countAggregation (by: CountBy, opts: { size: number, from?: stri
 
 interface Bucket { key: string | number, key_as_string?: string, doc_count: number }
 
+/**
+ * Failures of a search that go away by themselves: a shard that has not started yet (a daily index created a
+ * moment ago answers 503 "all shards failed" / no_shard_available), a busy node (429), a gateway or a
+ * connection that failed.
+ */
+export function isTransientSearchError (err: unknown): boolean {
+  if (err instanceof errors.ConnectionError || err instanceof errors.TimeoutError || err instanceof errors.NoLivingConnectionsError) return true
+  return err instanceof errors.ResponseError && [429, 502, 503, 504].includes(err.statusCode ?? 0)
+}
+
+/** Waits between the tries of a search (about 1.5 s in all: longer than a new index takes to start its shard). */
+const SEARCH_RETRY_MS = [100, 250, 500, 750] as const
+
+/**
+ * Runs a search, trying again after a transient failure; what still fails after the last try becomes
+ * AUD_ERR_API_STORE_UNAVAILABLE (503, retry later), so a client never takes a passing outage for a bug (500).
+ */
+export async function searchWithRetry<T> (run: () => Promise<T>, waits: readonly number[] = SEARCH_RETRY_MS): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await run()
+    } catch (err) {
+      if (!isTransientSearchError(err)) throw err
+      const wait = waits[i]
+      // The answer names only the kind of failure (the store's own message may quote the query).
+      if (wait === undefined) throw new AuditError('AUD_ERR_API_STORE_UNAVAILABLE', [err instanceof errors.ResponseError ? `Elasticsearch answered ${err.statusCode ?? '?'}` : (err as Error).name], { cause: err })
+      await sleep(wait)
+    }
+  }
+}
+
 export class ElasticsearchEventStore implements EventStore {
   constructor (private readonly es: Client, private readonly indexPrefix: string) {}
 
@@ -97,15 +130,16 @@ export class ElasticsearchEventStore implements EventStore {
   }
 
   async countEvents (filter: EventFilter, by: CountBy, opts: { size: number, from?: string, to?: string }): Promise<EventCounts> {
-    const res = await this.es.search({
+    const res = await searchWithRetry(async () => await this.es.search({
       index: this.eventIndices,
       ignore_unavailable: true,
       allow_no_indices: true,
+      allow_partial_search_results: false,
       query: buildQuery(filter),
       size: 0,
       track_total_hits: true,
       aggs: { by: countAggregation(by, opts) }
-    })
+    }))
     const total = typeof res.hits.total === 'number' ? res.hits.total : (res.hits.total?.value ?? 0)
     const agg = res.aggregations?.by as { buckets?: Bucket[] } | undefined
     const buckets = (agg?.buckets ?? []).map(b => ({ key: b.key_as_string ?? String(b.key), count: b.doc_count }))
@@ -113,10 +147,11 @@ export class ElasticsearchEventStore implements EventStore {
   }
 
   async listSites (scope: SiteScope, limit: number): Promise<{ sites: SiteSummary[], truncated: boolean }> {
-    const res = await this.es.search({
+    const res = await searchWithRetry(async () => await this.es.search({
       index: statsIndexPattern(this.indexPrefix),
       ignore_unavailable: true,
       allow_no_indices: true,
+      allow_partial_search_results: false,
       size: 0,
       query: siteScopeQuery(scope),
       aggs: {
@@ -130,7 +165,7 @@ export class ElasticsearchEventStore implements EventStore {
           }
         }
       }
-    })
+    }))
     type Last = Pick<StatsDocument, '@timestamp' | 'partial' | 'hits' | 'pageviews' | 'visits' | 'visitors'>
     const agg = res.aggregations?.sites as { buckets?: Array<Bucket & { day?: { last?: { hits?: { hits?: Array<{ _source?: Last }> } } } }> } | undefined
     const buckets = agg?.buckets ?? []
@@ -148,10 +183,11 @@ export class ElasticsearchEventStore implements EventStore {
   }
 
   async siteStats (site: string, q: { granularity: Granularity, from: string, to: string, limit: number }): Promise<StatsDocument[]> {
-    const res = await this.es.search<StatsDocument>({
+    const res = await searchWithRetry(async () => await this.es.search<StatsDocument>({
       index: statsIndexPattern(this.indexPrefix),
       ignore_unavailable: true,
       allow_no_indices: true,
+      allow_partial_search_results: false,
       size: q.limit,
       query: {
         bool: {
@@ -163,23 +199,24 @@ export class ElasticsearchEventStore implements EventStore {
         }
       },
       sort: [{ '@timestamp': { order: 'asc' } }]
-    })
+    }))
     return res.hits.hits.flatMap(h => h._source === undefined ? [] : [h._source])
   }
 
   async searchEvents (filter: EventFilter, page: { size: number, order: 'asc' | 'desc', after?: string }): Promise<EventPage> {
     const after = page.after === undefined ? undefined : decodeCursor(page.after)
-    const res = await this.es.search<AuditEvent>({
+    const res = await searchWithRetry(async () => await this.es.search<AuditEvent>({
       // Statistics indices match the same prefix but hold no audit events (and have no event.id to sort on).
       index: this.eventIndices,
       ignore_unavailable: true,
       allow_no_indices: true,
+      allow_partial_search_results: false,
       query: buildQuery(filter),
       size: page.size,
       sort: [{ '@timestamp': { order: page.order } }, { 'event.id': { order: page.order } }],
       track_total_hits: 10000,
       ...(after === undefined ? {} : { search_after: after })
-    })
+    }))
     const hits = res.hits.hits
     const total = typeof res.hits.total === 'number' ? { value: res.hits.total, relation: 'eq' } : (res.hits.total ?? { value: 0, relation: 'eq' })
     const last = hits[hits.length - 1]

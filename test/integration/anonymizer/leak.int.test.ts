@@ -99,8 +99,9 @@ describe('privacy: no canary visitor address survives anywhere', function () {
       // these searches, with their filters, as audit events of its own).
       for (const q of ['/v1/events?size=500&case=LEAK-1', '/v1/events?q=203.0.113.77&case=LEAK-1', '/v1/events?source.ip=203.0.113.77&case=LEAK-1']) {
         const res = await fetch(`${served.url}${q}`, { headers: { authorization: `ApiKey ${key.key}` } })
-        assert.equal(res.status, 200)
-        const hit = findCanary(await res.text())
+        const body = await res.text()
+        assert.equal(res.status, 200, `${q} answered ${res.status}: ${body}; service log errors: ${serviceLog.filter(l => /"level":50/.test(l)).join('').slice(0, 4000)}`)
+        const hit = findCanary(body)
         if (hit !== undefined) leaks.push(`api ${q}: ${hit}`)
       }
 
