@@ -56,6 +56,13 @@ export const StatsConfigSchema = Type.Object({
   maxKeysPerList: Type.Integer({ default: 10_000, minimum: 100 }),
   /** Extensions (lower case, no dot) that make a request an asset, not a pageview. Example: `["css", "js", "png"]`. */
   staticExtensions: Type.Array(Type.String({ pattern: '^[a-z0-9]{1,10}$' }), { default: [...DEFAULT_STATIC_EXTENSIONS] }),
+  /**
+   * Record ids remembered per `web.access.anon.v1` partition to recognise a record the anonymizer delivered twice
+   * (after a crash or a group rebalance it re-produces the batch it had not committed); a copy that arrives within
+   * this many records of the first is not counted again. ~100 bytes per id; `0` turns it off. Size it above the
+   * records one partition receives while the anonymizer group recovers (session timeout × rate). Example: `200000`.
+   */
+  dedupeWindow: Type.Integer({ default: 200_000, minimum: 0 }),
   /** Largest fetch per partition (bytes): bounds memory together with the batch. Example: `8388608`. */
   maxBytes: Type.Integer({ default: 8_388_608, minimum: 65_536 })
 }, { additionalProperties: false, default: {} })

@@ -25,6 +25,7 @@ import { isAuditError } from '../../lib/errors.ts'
 import { assertAnonymized } from '../record.ts'
 import { StatsConfigSchema, type StatsConfig } from './config.ts'
 import { StatsAggregator, type Emission } from './aggregate.ts'
+import { RecentIds } from './dedupe.ts'
 
 export function validate (raw: unknown): StatsConfig {
   return validateConfig(StatsConfigSchema, raw)
@@ -60,7 +61,7 @@ function parseMeta (s: string | null | undefined): CommitMeta | undefined {
 export function statsMetrics (reg: Registry): { records: Counter<'result'>, docs: Counter, open: Gauge, closedEarly: Counter, dead: Counter<'code'> } {
   const get = <T>(name: string, make: () => T): T => (reg.getSingleMetric(name) as T | undefined) ?? make()
   return {
-    records: get('auditline_stats_records_total', () => new Counter({ name: 'auditline_stats_records_total', help: 'Anonymized records by what the statistics stage did with them (counted, day_only, too_late, invalid)', labelNames: ['result'], registers: [reg] })),
+    records: get('auditline_stats_records_total', () => new Counter({ name: 'auditline_stats_records_total', help: 'Anonymized records by what the statistics stage did with them (counted, day_only, too_late, invalid, duplicate)', labelNames: ['result'], registers: [reg] })),
     docs: get('auditline_stats_documents_total', () => new Counter({ name: 'auditline_stats_documents_total', help: 'Statistics documents emitted and acknowledged (re-emits included)', registers: [reg] })),
     open: get('auditline_stats_open_buckets', () => new Gauge({ name: 'auditline_stats_open_buckets', help: 'Buckets (site x hour, site x day) held in memory', registers: [reg] })),
     closedEarly: get('auditline_stats_days_closed_early_total', () => new Counter({ name: 'auditline_stats_days_closed_early_total', help: 'Days closed before end + grace because maxOpenBuckets was reached', registers: [reg] })),
@@ -83,6 +84,13 @@ export async function start (cfg: StatsConfig, ctx: Ctx, deps: StatsDeps): Promi
   const lastSeen = new Map<number, number>()
   /** Partitions being re-read after a restart: offset up to which their buckets are held back. */
   const replayUntil = new Map<number, bigint>()
+  /** Ids of the last records per partition: a record the anonymizer delivered twice is counted once. */
+  const recent = new Map<number, RecentIds>()
+  const recentOf = (p: number): RecentIds => {
+    let r = recent.get(p)
+    if (r === undefined) { r = new RecentIds(cfg.dedupeWindow); recent.set(p, r) }
+    return r
+  }
   let restoredGeneration = -1
   let generation = 0
   let closing = false
@@ -102,6 +110,7 @@ export async function start (cfg: StatsConfig, ctx: Ctx, deps: StatsDeps): Promi
     next.clear()
     lastSeen.clear()
     replayUntil.clear()
+    recent.clear()
     m.open.set(0)
   })
 
@@ -187,6 +196,7 @@ export async function start (cfg: StatsConfig, ctx: Ctx, deps: StatsDeps): Promi
           fail(msg.offset, isAuditError(err) ? err.code : 'AUD_ERR_STATS_DECODE', isAuditError(err) ? err.message : 'not a JSON anonymized web access record')
           continue
         }
+        if (recentOf(p).seen(rec.event.id)) { m.records.inc({ result: 'duplicate' }); continue }
         const result = agg.add(rec, { partition: p, offset: BigInt(msg.offset) })
         if (result === 'invalid') fail(msg.offset, 'AUD_ERR_STATS_DECODE', '@timestamp is not a valid time')
         m.records.inc({ result })
