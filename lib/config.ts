@@ -15,6 +15,12 @@ import { AuditError } from './errors.ts'
 
 const ENV_PREFIX = 'AUDITLINE_'
 
+/**
+ * `AUDITLINE_*` variables that are not configuration: read by deploy/local and the test suite. They pass through,
+ * so that a child `auditline` started from a shell or test that sets them does not refuse to start.
+ */
+export const NOT_CONFIG_ENV: ReadonlySet<string> = new Set(['AUDITLINE_KEEP_STACK', 'AUDITLINE_STACK_JAVA_HOME', 'AUDITLINE_FAULT_EVENTS', 'AUDITLINE_TEST_ES_OUTAGE'])
+
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, coerceTypes: false })
 
 export interface LoadOptions {
@@ -67,7 +73,7 @@ function readConfigFile (file: string): Record<string, unknown> {
 export function envOverrides (schema: TSchema, env: Readonly<Record<string, string | undefined>>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue
+    if (!name.startsWith(ENV_PREFIX) || value === undefined || NOT_CONFIG_ENV.has(name)) continue
     const path = name.slice(ENV_PREFIX.length).split('__').map(camelCase)
     const target = schemaAt(schema, path)
     if (target === undefined) {

@@ -17,6 +17,11 @@ export interface FileCheckpoint {
   generation: number
   /** Base64 of up to 64 bytes before `offset`: recognises the file's copy after copytruncate. */
   tail: string
+  /**
+   * For the copy of a copytruncated file: the `dev:ino` of the original, which its lines' ids keep, so that
+   * lines read again from the copy after a restart get the ids they had (absent: the entry's own key).
+   */
+  idKey?: string
 }
 
 export interface Checkpoint {

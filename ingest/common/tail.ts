@@ -44,7 +44,7 @@ interface OpenFile {
   cp: FileCheckpoint
   /** No longer the file at its configured path: drain, then close. */
   draining: boolean
-  /** For a copytruncate copy: the truncated original continues at `cp`'s key; do not record this one. */
+  /** For a copytruncate copy: the original's key (its lines keep the original's ids, `cp.idKey`). */
   copyOf?: string
   lastGrowth: number
   lastSize: number
@@ -171,7 +171,7 @@ export class Tailer {
   private async onTruncated (path: string, list: OpenFile[], f: OpenFile): Promise<void> {
     const copy = await this.findCopy(path, f)
     if (copy !== undefined) list.splice(list.indexOf(f), 0, copy)
-    f.cp = { path, offset: 0, generation: f.cp.generation + 1, tail: '' }
+    f.cp = { path, offset: 0, generation: f.cp.generation + 1, tail: '', ...(f.cp.idKey === undefined ? {} : { idKey: f.cp.idKey }) }
     f.head = Buffer.alloc(0)
     const st = await f.fh.stat()
     f.maxSize = st.size
@@ -194,7 +194,10 @@ export class Tailer {
       const probe = Buffer.alloc(mark.length)
       await fh.read(probe, 0, mark.length, at - mark.length)
       if (probe.equals(mark)) {
-        return { fh, key: f.key, readPath: sib, cp: { ...f.cp }, draining: true, copyOf: f.key, lastGrowth: Date.now(), lastSize: st.size, head: Buffer.alloc(0), maxSize: st.size }
+        // Under its own key in the checkpoint (a restart finds it among the siblings and finishes it), with the
+        // original's key for the ids of its lines.
+        const cp: FileCheckpoint = { ...f.cp, idKey: f.cp.idKey ?? f.key }
+        return { fh, key: `${st.dev}:${st.ino}`, readPath: sib, cp, draining: true, copyOf: f.key, lastGrowth: Date.now(), lastSize: st.size, head: Buffer.alloc(0), maxSize: st.size }
       }
       await fh.close()
     }
@@ -272,7 +275,7 @@ export class Tailer {
   }
 
   private line (f: OpenFile, bytes: Buffer, truncated: boolean, length: number, offset: number): TailLine {
-    return { bytes, truncated, length, path: f.cp.path, fileKey: f.key, generation: f.cp.generation, offset }
+    return { bytes, truncated, length, path: f.cp.path, fileKey: f.cp.idKey ?? f.key, generation: f.cp.generation, offset }
   }
 
   private advance (f: OpenFile, consumed: Buffer, n: number): void {
@@ -305,10 +308,7 @@ export class Tailer {
     const out: Record<string, FileCheckpoint> = {}
     for (const [k, fc] of this.parked) out[k] = { ...fc }
     for (const list of this.files.values()) {
-      for (const f of list) {
-        if (f.copyOf !== undefined) continue // the original's entry (new generation) is the one to keep
-        out[f.key] = { ...f.cp }
-      }
+      for (const f of list) out[f.key] = { ...f.cp }
     }
     return out
   }

@@ -105,6 +105,38 @@ describe('Tailer', () => {
     await t.close()
   })
 
+  it('after a restart while it was reading the copy of a copytruncated file, finishes the copy with the ids its lines had', async () => {
+    await writeFile(file, 'a\n')
+    const t = new Tailer({ paths: [file], maxLineBytes: 1024 }, emptyCheckpoint())
+    const first = (await t.refresh(), await t.read(100, 1 << 20))
+    assert.deepEqual(first.map(l => l.bytes.toString()), ['a'])
+    const originalKey = first[0]?.fileKey
+    await appendFile(file, 'b\nc\nd\n')
+    await copyFile(file, `${file}.1`)
+    await truncate(file, 0)
+    await appendFile(file, 'new\n')
+    await t.refresh()
+    const b = await t.read(1, 1 << 20) // one line of the copy, then the process dies
+    assert.deepEqual(b.map(l => [l.bytes.toString(), l.fileKey, l.generation]), [['b', originalKey, 0]])
+    const saved = cpOf(t)
+    await t.close()
+
+    const again = new Tailer({ paths: [file], maxLineBytes: 1024 }, saved)
+    const rest: TailLine[] = []
+    for (;;) {
+      await again.refresh()
+      const got = await again.read(100, 1 << 20)
+      if (got.length === 0) break
+      rest.push(...got)
+    }
+    assert.deepEqual(rest.map(l => [l.bytes.toString(), l.fileKey, l.generation, l.offset]), [
+      ['c', originalKey, 0, 4],
+      ['d', originalKey, 0, 6],
+      ['new', originalKey, 1, 0]
+    ])
+    await again.close()
+  })
+
   it('after copytruncate of a file it had opened but not read from yet, reads the whole copy, then the new lines', async () => {
     // A collector still busy with an older rotated file has the new file open at offset 0 when logrotate copies
     // and truncates it: with no bytes read there is no tail to compare, so its first bytes must tell (#3).

@@ -37,6 +37,12 @@ describe('config', () => {
     assert.throws(() => loadAppConfig(undefined, { AUDITLINE_KAFKA__BROKER: 'x' }), (err: unknown) => isAuditError(err, 'AUD_ERR_CONFIG_INVALID') && err.message.includes('AUDITLINE_KAFKA__BROKER'))
   })
 
+  it('lets the local stack\'s and the test suite\'s own AUDITLINE_ variables pass, and still refuses a typo next to them', () => {
+    const cfg = loadAppConfig(undefined, { AUDITLINE_KEEP_STACK: '1', AUDITLINE_STACK_JAVA_HOME: '/usr/lib/jvm/x', AUDITLINE_QUERY_API__PORT: '8182' })
+    assert.equal(cfg.queryApi.port, 8182)
+    assert.throws(() => loadAppConfig(undefined, { AUDITLINE_KEEP_STACK: '1', AUDITLINE_KEEP_STACKS: '1' }), (err: unknown) => isAuditError(err, 'AUD_ERR_CONFIG_INVALID') && err.message.includes('AUDITLINE_KEEP_STACKS'))
+  })
+
   it('rejects a non-numeric value for a number field', () => {
     assert.throws(() => loadAppConfig(undefined, { AUDITLINE_QUERY_API__PORT: 'eighty' }), (err: unknown) => isAuditError(err, 'AUD_ERR_CONFIG_INVALID'))
   })
