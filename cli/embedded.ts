@@ -3,7 +3,7 @@
  *
  * The stages are the distributed mode's, joined by in-process channels that acknowledge end to end:
  *   collectors ─sendBatch─▶ channel ─▶ anonymizer (web access, epoch keys in memory) ─▶ anon_log ─▶ statistics ─┐
- *                               └────▶ indexer (decode, hash check) ─▶ events / dead letters ◀─────────────────┘
+ *                               └────▶ indexer (decode, index name) ─▶ events / dead letters ◀────────────────┘
  * A collector's `sendBatch` returns only after the SQLite transaction holding its batch (events, dead letters,
  * anonymized records) committed with synchronous=FULL, so its file checkpoint never runs ahead of the store:
  * a crash loses nothing, and the batch re-read after it adds nothing (deterministic ids). Each channel is bounded:

@@ -1,9 +1,9 @@
 /**
  * Pure part of the indexer: a Kafka message → a bulk index operation, or a dead letter with the reason.
  */
-import { assertEvent, verifyEventHash, type AuditEvent } from '../../lib/ecs.ts'
+import { SCHEMA_VERSION, assertEvent, verifyEventHash, type AuditEvent } from '../../lib/ecs.ts'
 import { indexName } from '../../lib/elasticsearch.ts'
-import { isAuditError } from '../../lib/errors.ts'
+import { AuditError, isAuditError } from '../../lib/errors.ts'
 import type { DeadLetter } from '../../lib/deadletter.ts'
 
 export interface KafkaPosition { topic: string, partition: number, offset: string }
@@ -44,17 +44,31 @@ export function decodeJson<T> (value: Buffer | null, pos: KafkaPosition, now: Da
   return { doc }
 }
 
-export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPrefix: string, now: Date): Decoded {
+/**
+ * Decodes one audit event message: schema, a real calendar time, the hash recomputed, the index name.
+ * `inProcess`: the event was built, schema-checked and hashed by this very process a moment ago (the embedded
+ * mode's channel, where no broker or other producer sits in between); schema and hash are then not checked a
+ * second time — the same code made them from the same object.
+ */
+export function decodeMessage (value: Buffer | null, pos: KafkaPosition, indexPrefix: string, now: Date, opts: { inProcess?: boolean } = {}): Decoded {
   const dead = (code: string, reason: string): Decoded => indexDeadLetter(value, pos, now, code, reason)
-  const decoded = decodeJson<AuditEvent>(value, pos, now, assertEvent)
+  const decoded = decodeJson<AuditEvent>(value, pos, now, opts.inProcess === true ? assertObject : assertEvent)
   if ('dead' in decoded) return decoded
   const doc = decoded.doc
   // The schema's pattern admits times no calendar has (`T23:60:00Z`): no index could place them.
   if (Number.isNaN(Date.parse(doc['@timestamp']))) return dead('AUD_ERR_EVENT_INVALID', `event ${doc.event.id}: @timestamp ${doc['@timestamp']} is not a valid time`)
-  const { ok, computed } = verifyEventHash(doc)
-  if (!ok) return dead('AUD_ERR_INDEX_HASH_MISMATCH', `event ${doc.event.id}: expected ${String(doc.event.hash)}, computed ${computed}`)
+  if (opts.inProcess !== true) {
+    const { ok, computed } = verifyEventHash(doc)
+    if (!ok) return dead('AUD_ERR_INDEX_HASH_MISMATCH', `event ${doc.event.id}: expected ${String(doc.event.hash)}, computed ${computed}`)
+  }
   const indexed: AuditEvent = { ...doc, event: { ...doc.event, ingested: now.toISOString() } }
   return { op: { index: indexName(indexPrefix, doc.auditline.class, doc['@timestamp']), id: doc.event.id, doc: indexed } }
+}
+
+function assertObject (doc: unknown): asserts doc is AuditEvent {
+  if (typeof doc !== 'object' || doc === null || typeof (doc as { event?: { id?: unknown } }).event?.id !== 'string') {
+    throw new AuditError('AUD_ERR_EVENT_INVALID', [SCHEMA_VERSION, 'not an event object'])
+  }
 }
 
 /** Bulk item statuses worth retrying: the cluster was busy or broken, not the document. */

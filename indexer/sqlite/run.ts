@@ -1,7 +1,7 @@
 /**
  * The embedded indexer (#7): what indexer/elasticsearch/run.ts does for Kafka → Elasticsearch, done in-process
  * for the embedded store. A batch of messages (the shapes the Kafka topics carry) is decoded with the same
- * functions — schema check, hash recomputed, index name — and written to SQLite in ONE transaction together with
+ * functions — index name, a real calendar time; schema and hash were checked by the in-process producer — and written to SQLite in ONE transaction together with
  * its dead letters; the call returns after the commit (synchronous=FULL), which is what lets a collector move
  * its file checkpoint. Ids are deterministic, so a batch written again after a crash adds nothing.
  *
@@ -105,7 +105,8 @@ export class EmbeddedIndexer {
       }
       if (kind === undefined) throw new AuditError('AUD_ERR_CONFIG_INVALID', [`the embedded indexer does not take topic ${msg.topic}`])
       const value = Buffer.from(msg.value)
-      const d = kind === 'stats' ? decodeStatsMessage(value, pos, prefix, now) : decodeMessage(value, pos, prefix, now)
+      // Every producer of this channel is in this process and checked and hashed its events (decodeMessage).
+      const d = kind === 'stats' ? decodeStatsMessage(value, pos, prefix, now) : decodeMessage(value, pos, prefix, now, { inProcess: true })
       if ('dead' in d) { dead.push(d.dead); continue }
       if (kind === 'stats') stats.push(d.op as { index: string, id: string, doc: StatsDocument })
       else events.push(d.op as { index: string, id: string, doc: AuditEvent })

@@ -153,6 +153,9 @@ export class SqliteStore {
       db.pragma('foreign_keys = ON')
       // 64 MiB of page cache (default 2 MiB): the unique index on random event ids is touched all over.
       db.pragma('cache_size = -65536')
+      // Copy the WAL back into the file every 8192 pages (32 MiB) instead of 1000: pages of the indexes that
+      // consecutive batches touch again are copied once, not once per 4 MiB (inserts ~30 % faster, bench/embedded.ts).
+      db.pragma('wal_autocheckpoint = 8192')
       db.transaction(() => {
         const version = db.pragma('user_version', { simple: true }) as number
         if (version > SCHEMA_VERSION) {

@@ -37,6 +37,18 @@ describe('indexer decodeMessage', () => {
     assert.equal(d.dead.code, 'AUD_ERR_INDEX_HASH_MISMATCH')
   })
 
+  it('checks schema and hash again only for events that crossed a broker, not for those this process just built (embedded)', () => {
+    const changed = Buffer.from(JSON.stringify({ ...event, user: { name: 'mallory' } }))
+    const inProcess = decodeMessage(changed, pos, 'auditline', now, { inProcess: true })
+    assert.ok('op' in inProcess, 'in process: the producer hashed it, the same code is not run twice')
+    assert.equal(inProcess.op.index, 'auditline-api-2026.11.29')
+    const fromKafka = decodeMessage(changed, pos, 'auditline', now)
+    assert.ok('dead' in fromKafka)
+    const notAnEvent = decodeMessage(Buffer.from('[1,2]'), pos, 'auditline', now, { inProcess: true })
+    assert.ok('dead' in notAnEvent)
+    assert.equal(notAnEvent.dead.code, 'AUD_ERR_EVENT_INVALID')
+  })
+
   it('dead-letters an event whose @timestamp matches the schema but is no real time (no daily index could hold it)', () => {
     const odd = sealEvent({ ...event, '@timestamp': '2026-11-29T23:60:00Z' })
     const d = decodeMessage(Buffer.from(JSON.stringify(odd)), pos, 'auditline', now)
