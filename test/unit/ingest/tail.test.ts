@@ -5,14 +5,19 @@ import { join } from 'node:path'
 import { Tailer, type TailLine } from '../../../ingest/common/tail.ts'
 import { emptyCheckpoint, type Checkpoint } from '../../../ingest/common/checkpoint.ts'
 
-async function readAll (t: Tailer): Promise<string[]> {
-  const out: string[] = []
+/** Every line there is now, refreshing before each read as the collector does. */
+async function readLines (t: Tailer): Promise<TailLine[]> {
+  const out: TailLine[] = []
   for (;;) {
     await t.refresh()
     const lines = await t.read(100, 1 << 20)
     if (lines.length === 0) return out
-    out.push(...lines.map(l => l.bytes.toString('utf8')))
+    out.push(...lines)
   }
+}
+
+async function readAll (t: Tailer): Promise<string[]> {
+  return (await readLines(t)).map(l => l.bytes.toString('utf8'))
 }
 
 function cpOf (t: Tailer, nextSequence = 0): Checkpoint {
@@ -91,13 +96,7 @@ describe('Tailer', () => {
     await copyFile(file, `${file}.1`)
     await truncate(file, 0)
     await appendFile(file, 'c\n')
-    const lines: TailLine[] = []
-    for (;;) {
-      await t.refresh()
-      const got = await t.read(100, 1 << 20)
-      if (got.length === 0) break
-      lines.push(...got)
-    }
+    const lines = await readLines(t)
     assert.deepEqual(lines.map(l => l.bytes.toString()), ['b-unread', 'c'])
     assert.equal(lines[0]?.generation, 0)
     assert.equal(lines[1]?.generation, 1)
@@ -122,13 +121,7 @@ describe('Tailer', () => {
     await t.close()
 
     const again = new Tailer({ paths: [file], maxLineBytes: 1024 }, saved)
-    const rest: TailLine[] = []
-    for (;;) {
-      await again.refresh()
-      const got = await again.read(100, 1 << 20)
-      if (got.length === 0) break
-      rest.push(...got)
-    }
+    const rest = await readLines(again)
     assert.deepEqual(rest.map(l => [l.bytes.toString(), l.fileKey, l.generation, l.offset]), [
       ['c', originalKey, 0, 4],
       ['d', originalKey, 0, 6],
@@ -148,13 +141,7 @@ describe('Tailer', () => {
     await copyFile(file, `${file}.1`)
     await truncate(file, 0)
     await appendFile(file, 'after the truncation, a longer line than the ones before it was\n')
-    const lines: TailLine[] = []
-    for (;;) {
-      await t.refresh()
-      const got = await t.read(100, 1 << 20)
-      if (got.length === 0) break
-      lines.push(...got)
-    }
+    const lines = await readLines(t)
     assert.deepEqual(lines.map(l => [l.bytes.toString(), l.generation, l.offset]), [
       ['first line of the new file', 0, 0],
       ['second', 0, 27],
@@ -170,13 +157,7 @@ describe('Tailer', () => {
     await t.refresh()
     await truncate(file, 0)
     await appendFile(file, 'x\n')
-    const lines: TailLine[] = []
-    for (;;) {
-      await t.refresh()
-      const got = await t.read(100, 1 << 20)
-      if (got.length === 0) break
-      lines.push(...got)
-    }
+    const lines = await readLines(t)
     assert.deepEqual(lines.map(l => [l.bytes.toString(), l.generation]), [['x', 1]])
     await t.close()
   })
