@@ -4,11 +4,12 @@
  * ILM policies of a full distribution (`elasticsearch.ilm`, deploy/elasticsearch/).
  */
 import { readFileSync } from 'node:fs'
-import { Client } from '@elastic/elasticsearch'
+import { Client, errors } from '@elastic/elasticsearch'
 import { Type, type Static } from '@sinclair/typebox'
 import { statsTemplate } from './stats-template.ts'
 import { sealsTemplate } from './seal-template.ts'
 import { AuditError } from './errors.ts'
+import { sleep } from './component.ts'
 
 /** '' or a policy name: lower case, no spaces, commas or wildcards, not starting with `_`, `-` or `+`. */
 const ILM_POLICY_NAME = '^([a-z0-9][a-z0-9_.-]*)?$'
@@ -76,6 +77,36 @@ function readEsFile (field: string, file: string): string {
 }
 
 /** Daily index of an event class: `<prefix>-<class>-YYYY.MM.DD` (UTC day of `@timestamp`). */
+/**
+ * Failures of a read that go away by themselves: a shard that has not started yet (a daily index created a
+ * moment ago answers 503 "all shards failed" / no_shard_available), a busy node (429), a gateway or a
+ * connection that failed.
+ */
+export function isTransientSearchError (err: unknown): boolean {
+  if (err instanceof errors.ConnectionError || err instanceof errors.TimeoutError || err instanceof errors.NoLivingConnectionsError) return true
+  return err instanceof errors.ResponseError && [429, 502, 503, 504].includes(err.statusCode ?? 0)
+}
+
+/** Waits between the tries of a read (about 1.6 s in all: longer than a new index takes to start its shard). */
+export const READ_RETRY_MS: readonly number[] = [100, 250, 500, 750]
+
+/**
+ * Runs a read (search, point in time, count), trying again after a transient failure (`isTransientSearchError`);
+ * the last failure is thrown as it came. Reads that must be complete also ask for `allow_partial_search_results:
+ * false`, so that a shard that cannot answer is such a failure rather than a silent gap.
+ */
+export async function retryTransient<T> (run: () => Promise<T>, waits: readonly number[] = READ_RETRY_MS): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await run()
+    } catch (err) {
+      const wait = waits[i]
+      if (wait === undefined || !isTransientSearchError(err)) throw err
+      await sleep(wait)
+    }
+  }
+}
+
 export function indexName (prefix: string, eventClass: string, timestamp: string): string {
   const d = new Date(timestamp)
   const day = Number.isNaN(d.getTime()) ? new Date() : d

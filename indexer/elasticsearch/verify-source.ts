@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Client } from '@elastic/elasticsearch'
-import { eventIndexPattern } from '../../lib/elasticsearch.ts'
+import { eventIndexPattern, retryTransient } from '../../lib/elasticsearch.ts'
 import { statsIndexPattern } from '../../lib/stats-template.ts'
 import { checkpointDocId } from '../../lib/seal-template.ts'
 import { createKafka, type KafkaConfig } from '../../lib/kafka.ts'
@@ -18,17 +18,19 @@ import { getCheckpoint, readHead } from './seal.ts'
 const PAGE = 1000
 
 async function * scan<T> (es: Client, index: string, query: Record<string, unknown>): AsyncGenerator<Array<{ _index: string, _id: string, _source?: T }>> {
-  const pit = await es.openPointInTime({ index, keep_alive: '2m', ignore_unavailable: true })
+  // A shard that cannot answer must fail the scan, never shorten it: verify would report its events as removed.
+  const pit = await retryTransient(async () => await es.openPointInTime({ index, keep_alive: '2m', ignore_unavailable: true }))
   try {
     let after: unknown[] | undefined
     for (;;) {
-      const res = await es.search<T>({
+      const res = await retryTransient(async () => await es.search<T>({
         pit: { id: pit.id, keep_alive: '2m' },
         size: PAGE,
         query,
+        allow_partial_search_results: false,
         sort: [{ _shard_doc: 'asc' }],
         ...(after === undefined ? {} : { search_after: after as Array<string | number> })
-      })
+      }))
       const hits = res.hits.hits
       if (hits.length === 0) return
       yield hits.map(h => ({ _index: h._index, _id: h._id as string, ...(h._source === undefined ? {} : { _source: h._source }) }))
@@ -151,25 +153,27 @@ export class ElasticsearchVerifySource implements VerifySource {
   async retirementRecords (indices: readonly string[]): Promise<unknown[]> {
     if (indices.length === 0) return []
     // Two records per deleted index: a handful, never a page-able amount.
-    const res = await this.es.search<unknown>({
+    const res = await retryTransient(async () => await this.es.search<unknown>({
       index: this.#events,
       ignore_unavailable: true,
       allow_no_indices: true,
+      allow_partial_search_results: false,
       size: 10_000,
       query: { bool: { filter: [{ term: { 'event.action': 'retention_index_deleted' } }, { terms: { 'retention.index': [...indices] } }] } }
-    })
+    }))
     return res.hits.hits.flatMap(h => h._source === undefined ? [] : [h._source])
   }
 
   async sequencesIn (stream: string, from: number, to: number): Promise<Set<number>> {
-    const res = await this.es.search<{ event?: { sequence?: number } }>({
+    const res = await retryTransient(async () => await this.es.search<{ event?: { sequence?: number } }>({
       index: this.#events,
       ignore_unavailable: true,
       allow_no_indices: true,
+      allow_partial_search_results: false,
       size: Math.min(to - from + 1, 10_000),
       _source: ['event.sequence'],
       query: { bool: { filter: [{ term: { 'auditline.stream': stream } }, { range: { 'event.sequence': { gte: from, lte: to } } }] } }
-    })
+    }))
     return new Set(res.hits.hits.map(h => h._source?.event?.sequence).filter((n): n is number => typeof n === 'number'))
   }
 

@@ -4,8 +4,7 @@
  */
 import { errors, type Client } from '@elastic/elasticsearch'
 import { AuditError } from '../../lib/errors.ts'
-import { sleep } from '../../lib/component.ts'
-import { eventIndexPattern } from '../../lib/elasticsearch.ts'
+import { READ_RETRY_MS, eventIndexPattern, isTransientSearchError, retryTransient } from '../../lib/elasticsearch.ts'
 import { statsIndexPattern } from '../../lib/stats-template.ts'
 import type { AuditEvent } from '../../lib/ecs.ts'
 import type { Granularity, StatsDocument } from '../../anonymizer/stats/record.ts'
@@ -91,33 +90,16 @@ export function countAggregation (by: CountBy, opts: { size: number, from?: stri
 interface Bucket { key: string | number, key_as_string?: string, doc_count: number }
 
 /**
- * Failures of a search that go away by themselves: a shard that has not started yet (a daily index created a
- * moment ago answers 503 "all shards failed" / no_shard_available), a busy node (429), a gateway or a
- * connection that failed.
- */
-export function isTransientSearchError (err: unknown): boolean {
-  if (err instanceof errors.ConnectionError || err instanceof errors.TimeoutError || err instanceof errors.NoLivingConnectionsError) return true
-  return err instanceof errors.ResponseError && [429, 502, 503, 504].includes(err.statusCode ?? 0)
-}
-
-/** Waits between the tries of a search (about 1.5 s in all: longer than a new index takes to start its shard). */
-const SEARCH_RETRY_MS = [100, 250, 500, 750] as const
-
-/**
- * Runs a search, trying again after a transient failure; what still fails after the last try becomes
+ * Runs a search with `retryTransient`; what still fails transiently after the last try becomes
  * AUD_ERR_API_STORE_UNAVAILABLE (503, retry later), so a client never takes a passing outage for a bug (500).
  */
-export async function searchWithRetry<T> (run: () => Promise<T>, waits: readonly number[] = SEARCH_RETRY_MS): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await run()
-    } catch (err) {
-      if (!isTransientSearchError(err)) throw err
-      const wait = waits[i]
-      // The answer names only the kind of failure (the store's own message may quote the query).
-      if (wait === undefined) throw new AuditError('AUD_ERR_API_STORE_UNAVAILABLE', [err instanceof errors.ResponseError ? `Elasticsearch answered ${err.statusCode ?? '?'}` : (err as Error).name], { cause: err })
-      await sleep(wait)
-    }
+export async function searchWithRetry<T> (run: () => Promise<T>, waits: readonly number[] = READ_RETRY_MS): Promise<T> {
+  try {
+    return await retryTransient(run, waits)
+  } catch (err) {
+    if (!isTransientSearchError(err)) throw err
+    // The answer names only the kind of failure (the store's own message may quote the query).
+    throw new AuditError('AUD_ERR_API_STORE_UNAVAILABLE', [err instanceof errors.ResponseError ? `Elasticsearch answered ${err.statusCode ?? '?'}` : (err as Error).name], { cause: err })
   }
 }
 

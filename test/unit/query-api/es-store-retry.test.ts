@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { errors, type Client } from '@elastic/elasticsearch'
-import { ElasticsearchEventStore, isTransientSearchError, searchWithRetry } from '../../../query-api/store/elasticsearch.ts'
+import { ElasticsearchEventStore, searchWithRetry } from '../../../query-api/store/elasticsearch.ts'
+import { isTransientSearchError, retryTransient } from '../../../lib/elasticsearch.ts'
 import { buildApp } from '../../../query-api/app.ts'
 import { validate } from '../../../query-api/run.ts'
 import { createKey } from '../../../lib/apikey.ts'
@@ -49,6 +50,12 @@ describe('Elasticsearch store: transient failures', () => {
       return true
     })
     assert.equal(calls, 3)
+  })
+
+  it('retryTransient throws the last failure as it came (for readers outside the API, such as verify)', async () => {
+    let calls = 0
+    await assert.rejects(retryTransient(async () => { calls++; throw allShardsFailed() }, [1]), (err: unknown) => err instanceof errors.ResponseError && err.statusCode === 503)
+    assert.equal(calls, 2)
   })
 
   it('does not try a rejected query again', async () => {
