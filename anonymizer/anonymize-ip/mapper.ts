@@ -23,6 +23,9 @@ export class EpochMapper implements IpMapper {
   #dsize = 0
   // IPv6 run as found in the text → its rewrite (see IpMapper.recall).
   readonly #runs = new Map<string, Rewritten>()
+  // Visitor ids by their inputs (client address, user agent, site): a visitor's requests repeat them, and one
+  // HMAC per record was the largest single cost of the anonymizer stage.
+  readonly #digests = new Map<string, Buffer>()
   readonly #maxCache: number
 
   constructor (key: EpochKey, maxCache = 1_000_000) {
@@ -107,9 +110,15 @@ export class EpochMapper implements IpMapper {
 
   /** A keyed hash of arbitrary inputs under the same epoch key (per-epoch visitor ids). */
   digest (...parts: string[]): Buffer {
+    const k = parts.join('\u0000')
+    const hit = this.#digests.get(k)
+    if (hit !== undefined) return hit
     const h = createHmac('sha256', this.#key.bytes).update('visitor\u0000')
     for (const p of parts) h.update(p).update('\u0000')
-    return h.digest()
+    const res = h.digest()
+    this.#bound()
+    this.#digests.set(k, res)
+    return res
   }
 
   #hmac (addr: Uint8Array, len: 4 | 16): Uint8Array {
@@ -121,7 +130,7 @@ export class EpochMapper implements IpMapper {
 
   /** Keeps the caches within maxCache entries together (a flood of distinct addresses cannot grow them). */
   #bound (): void {
-    if (this.#cache4.size + this.#cache6.size + this.#dsize + this.#runs.size >= this.#maxCache) this.clear()
+    if (this.#cache4.size + this.#cache6.size + this.#dsize + this.#runs.size + this.#digests.size >= this.#maxCache) this.clear()
   }
 
   /** Drops every cached mapping (called when the key is destroyed). */
@@ -134,5 +143,6 @@ export class EpochMapper implements IpMapper {
     this.#dvals = new Array<string | undefined>(DOTTED_INITIAL).fill(undefined)
     this.#dsize = 0
     this.#runs.clear()
+    this.#digests.clear()
   }
 }

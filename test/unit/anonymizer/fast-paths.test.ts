@@ -30,6 +30,20 @@ describe('anonymizer fast paths', () => {
     for (const s of ['192.0.2.1', '2001:db8::1', '2001-db8--2']) assert.throws(() => rewriteIps(s, m), /destroyed/)
   })
 
+  it('give cached visitor ids equal to the keyed hash itself, distinct per input, and none once cleared and the key destroyed', () => {
+    const key = new EpochKey(14, 86_400_000)
+    const m = new EpochMapper(key, 8) // small: the cache fills and clears
+    const inputs = Array.from({ length: 20 }, (_, i) => [`198.51.100.${i % 7}`, `UA ${i % 3}`, 'shop.example'] as const)
+    const first = inputs.map(p => m.digest(...p).toString('hex'))
+    const fresh = new EpochMapper(key) // same key, empty cache: what the HMAC gives
+    assert.deepEqual(inputs.map(p => m.digest(...p).toString('hex')), first)
+    assert.deepEqual(inputs.map(p => fresh.digest(...p).toString('hex')), first)
+    assert.equal(new Set(first).size, 20, 'one id per distinct (address, user agent, site): i % 7 and i % 3 repeat together only after 21')
+    m.clear()
+    key.destroy()
+    assert.throws(() => m.digest('198.51.100.1', 'UA 1', 'shop.example'), /destroyed/)
+  })
+
   it('still scrub a listed parameter whose name only lower-cases to the listed one (Kelvin sign K)', () => {
     const m = new EpochMapper(new EpochKey(13, 86_400_000))
     const opts = { queryParams: new Set(DEFAULT_SCRUB_PARAMS) }
