@@ -68,8 +68,12 @@ export function anonymizeRecord (raw: WebAccessRecord, mapper: EpochMapper, scru
   return out
 }
 
-/** Drops undefined members (the schema is strict and JSON would drop them anyway). */
+/**
+ * Drops undefined members (the schema is strict and JSON would drop them anyway). Copies rather than `delete`s:
+ * a deleted property turns the object into a slow dictionary for the JSON encoding that follows.
+ */
 function compact<T extends Record<string, unknown>> (o: T): T {
-  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k]
-  return o
+  const out: Record<string, unknown> = {}
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k]
+  return out as T
 }
