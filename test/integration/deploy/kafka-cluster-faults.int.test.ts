@@ -3,11 +3,11 @@ import { appendFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Kafka, logLevel } from 'kafkajs'
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs'
 import { Registry } from 'prom-client'
 import { createLogger } from '../../../lib/log.ts'
 import { loadAppConfig } from '../../../cli/config.ts'
-import { init, startAnonymize, startCollect, startIndex } from '../../../cli/pipeline.ts'
+import { init, startAnonymize, startCollect, startIndex, startStats } from '../../../cli/pipeline.ts'
 import type { Running } from '../../../lib/component.ts'
 import { topicName } from '../../../lib/topics.ts'
 import { startKafkaCluster, type KafkaCluster } from '../../../deploy/local/kafka-cluster.ts'
@@ -21,6 +21,31 @@ function line (n: number): string {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
 /** A combined-format access line stamped now (the raw topic keeps an hour: old timestamps would expire). */
+/** Reads `topic` from the beginning until `end` records were seen, each once by position (a rebalance of this reader may deliver one twice). */
+async function readTopic (kafka: Kafka, topic: string, groupId: string, end: number, each: (m: KafkaMessage) => void): Promise<number> {
+  const consumer = kafka.consumer({ groupId })
+  const read = new Set<string>()
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${read.size} of ${end} records of ${topic} in 120 s`)), 120_000)
+      if (end === 0) { clearTimeout(timer); resolve(); return }
+      consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          if (read.has(`${partition}:${message.offset}`)) return
+          read.add(`${partition}:${message.offset}`)
+          each(message)
+          if (read.size >= end) { clearTimeout(timer); resolve() }
+        }
+      }).catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return read.size
+}
+
 function webLine (n: number, now: Date): string {
   const p2 = (x: number): string => String(x).padStart(2, '0')
   const t = `${p2(now.getUTCDate())}/${MONTHS[now.getUTCMonth()] ?? 'Jan'}/${now.getUTCFullYear()}:${p2(now.getUTCHours())}:${p2(now.getUTCMinutes())}:${p2(now.getUTCSeconds())} +0000`
@@ -120,7 +145,7 @@ describe('3-node Kafka cluster (RF 3, min.insync.replicas 2, acks=all): faults m
   // unlike the single-stream sshd batches above. kafkajs' retry of such a send skipped the dead leader's part once
   // its partition had moved to a broker that had already answered: the part was lost, or, when the dead leader had
   // replicated it, the raw topic stuck on OUT_OF_ORDER_SEQUENCE_NUMBER for good (#8; lib/kafka.ts partitionedProducer).
-  it(`kill -9 of a raw partition's leader and an anonymizer restart mid-stream: every one of ${N} web access lines reaches the raw topic exactly once and comes out anonymized`, async () => {
+  it(`kill -9 of a raw partition's leader and an anonymizer restart mid-stream: every one of ${N} web access lines reaches the raw topic exactly once, comes out anonymized and counts once in the statistics`, async () => {
     const c = cluster as KafkaCluster
     const access = join(dir, 'access.log')
     writeFileSync(access, '')
@@ -129,7 +154,8 @@ describe('3-node Kafka cluster (RF 3, min.insync.replicas 2, acks=all): faults m
       kafka: { brokers: c.brokers, topicPrefix, replicationFactor: 3 },
       elasticsearch: { url: stack().esUrl, indexPrefix },
       ingest: { checkpointDir: join(dir, 'cp-web'), host: 'web-5', pollMs: 20, batchLines: 1000, sources: [{ name: 'shop', type: 'web-access', format: 'combined', paths: [access] }] },
-      anonymizer: { groupId: `${topicPrefix}anon` }
+      anonymizer: { groupId: `${topicPrefix}anon` },
+      stats: { groupId: `${topicPrefix}stats` }
     })
     const logged: string[] = []
     const ctx = { log: createLogger({ level: 'warn', destination: { write: (l: string) => { logged.push(l) } } }), signal: new AbortController().signal, metrics: new Registry() }
@@ -184,36 +210,38 @@ describe('3-node Kafka cluster (RF 3, min.insync.replicas 2, acks=all): faults m
       await waitFor(`the anonymizer's commit at the end of the raw topic (${N} lines)`, async () => (await anonymizedAll()) ? true : undefined, 300_000, 500).catch(diagnose)
 
       // Read the anonymized topic back: every line's event id at least once; duplicates are counted, not hidden.
-      const consumer = kafka.consumer({ groupId: `fault-read-${indexPrefix}` })
       const ids = new Map<string, number>()
-      // Counted by position: a rebalance of this reader may deliver a record twice, which is no duplicate in the topic.
-      const read = new Set<string>()
-      await consumer.connect()
-      try {
-        await consumer.subscribe({ topics: [anonTopic], fromBeginning: true })
-        const end = await produced()
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`read ${read.size} of ${end} anonymized records in 120 s`)), 120_000)
-          consumer.run({
-            eachMessage: async ({ partition, message }) => {
-              if (read.has(`${partition}:${message.offset}`)) return
-              read.add(`${partition}:${message.offset}`)
-              const id = (JSON.parse(message.value?.toString('utf8') ?? '{}') as { event?: { id?: string } }).event?.id ?? ''
-              ids.set(id, (ids.get(id) ?? 0) + 1)
-              if (read.size >= end) { clearTimeout(timer); resolve() }
-            }
-          }).catch(reject)
-        })
-      } finally {
-        await consumer.disconnect()
-      }
+      const anonymized = await readTopic(kafka, anonTopic, `fault-read-${indexPrefix}`, await produced(), message => {
+        const id = (JSON.parse(message.value?.toString('utf8') ?? '{}') as { event?: { id?: string } }).event?.id ?? ''
+        ids.set(id, (ids.get(id) ?? 0) + 1)
+      })
       // The anonymizer re-reads what it had not committed (at its restart, and after commits refused while the group
       // coordinator moved off the killed node): duplicates of anonymized records are expected, and counted.
-      figures.push(`${read.size} anonymized records for ${N} lines: ${ids.size} distinct, ${read.size - ids.size} duplicates`)
+      figures.push(`${anonymized} anonymized records for ${N} lines: ${ids.size} distinct, ${anonymized - ids.size} duplicates`)
+
+      // The statistics stage over that topic, duplicates included: every line is one hit, once (stats.dedupeWindow).
+      const statsCtx = { ...ctx, metrics: new Registry() }
+      const statsStage = await startStats(cfg, statsCtx)
+      running.push(statsStage)
+      const byResult = async (): Promise<Map<string, number>> => new Map(((await statsCtx.metrics.getSingleMetric('auditline_stats_records_total')?.get())?.values ?? []).map(v => [String(v.labels.result), v.value]))
+      await waitFor('the statistics stage to read every anonymized record', async () => [...(await byResult()).values()].reduce((a, n) => a + n, 0) >= anonymized ? true : undefined, 120_000, 250).catch(diagnose)
+      const results = await byResult()
+      await statsStage.close() // emits every open bucket
+      running.splice(running.indexOf(statsStage), 1)
+      const statsTopic = topicName(topicPrefix, 'stats')
+      const docs = new Map<string, { granularity: string, hits: number }>()
+      await readTopic(kafka, statsTopic, `fault-stats-${indexPrefix}`, (await admin.fetchTopicOffsets(statsTopic)).reduce((a, p) => a + Number(p.high), 0), message => {
+        const d = JSON.parse(message.value?.toString('utf8') ?? '{}') as { id: string, granularity: string, hits: number }
+        docs.set(d.id, d) // one partition per site: the last version of a document is the one read last
+      })
+      const dayHits = [...docs.values()].filter(d => d.granularity === 'day').reduce((a, d) => a + d.hits, 0)
+      figures.push(`statistics: ${dayHits} hits in the day documents, ${results.get('duplicate') ?? 0} duplicates recognised`)
       const raw = (await admin.fetchTopicOffsets(rawTopic)).reduce((a, p) => a + Number(p.high), 0)
       figures.push(`${raw} raw records (${raw - N} duplicates)`)
       process.stdout.write(`      (${figures.join('; ')})\n`)
       assert.equal(ids.size, N, 'every line came out of the anonymizer (none lost)')
+      assert.equal(results.get('duplicate') ?? 0, anonymized - ids.size, 'the statistics stage recognised every duplicate the anonymizer produced')
+      assert.equal(dayHits, N, 'every line is counted once in the day statistics')
       // The collector's producer re-sends a batch across the failover with its sequence numbers: the brokers drop the copy.
       assert.equal(raw, N, 'every line is in the raw topic exactly once')
     } finally {
