@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS stats (
   doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stats_site ON stats (site COLLATE NOCASE, granularity, ts);
+CREATE INDEX IF NOT EXISTS stats_site_name ON stats (site);            -- distinct names in byte order (listSites)
 CREATE INDEX IF NOT EXISTS stats_idx ON stats (idx);
 
 CREATE TABLE IF NOT EXISTS seals (

@@ -182,10 +182,12 @@ export class SqliteEventStore implements EventStore {
    */
   async listSites (scope: SiteScope, limit: number): Promise<{ sites: SiteSummary[], truncated: boolean }> {
     if (!scope.all && scope.exact.length === 0 && scope.suffixes.length === 0) return { sites: [], truncated: false }
+    // Distinct names by a skip scan over `stats_site_name` in byte order: names that differ only in case stay
+    // apart and come in the order of Elasticsearch's terms aggregation on the keyword.
     const rows = this.#statement(`WITH RECURSIVE names(site) AS (
-        SELECT (SELECT site FROM stats ORDER BY site COLLATE NOCASE LIMIT 1)
+        SELECT (SELECT site FROM stats ORDER BY site LIMIT 1)
         UNION ALL
-        SELECT (SELECT t.site FROM stats t WHERE t.site > n.site COLLATE NOCASE ORDER BY t.site COLLATE NOCASE LIMIT 1) FROM names n WHERE n.site IS NOT NULL
+        SELECT (SELECT t.site FROM stats t WHERE t.site > n.site ORDER BY t.site LIMIT 1) FROM names n WHERE n.site IS NOT NULL
       )
       SELECT s.site AS site,
         (SELECT json_extract(d.doc, '$."@timestamp"', '$.partial', '$.hits', '$.pageviews', '$.visits', '$.visitors')

@@ -468,6 +468,26 @@ describe('SQLite event store: statistics sites', () => {
     assert.equal((await events.listSites({ all: true }, 6)).truncated, false)
   })
 
+  it('keeps names that differ only in case apart and lists them in byte order, as Elasticsearch\'s terms aggregation does', async () => {
+    const cased = openStore('stats-case')
+    try {
+      indexStats(cased, [
+        statsDoc({ site: 'shop.c.example', granularity: 'day', start: '2026-11-27T00:00:00Z', hits: 1 }),
+        statsDoc({ site: 'Shop.c.example', granularity: 'day', start: '2026-11-27T00:00:00Z', hits: 2 }),
+        statsDoc({ site: 'blog.c.example', granularity: 'day', start: '2026-11-27T00:00:00Z', hits: 3 })
+      ])
+      const listed = await new SqliteEventStore(cased.db).listSites({ all: false, exact: ['SHOP.C.EXAMPLE'], suffixes: ['.c.example'] }, 100)
+      assert.deepEqual(listed.sites.map(x => [x.site, x.lastDay?.hits]), [['Shop.c.example', 2], ['blog.c.example', 3], ['shop.c.example', 1]])
+      const two = await new SqliteEventStore(cased.db).listSites({ all: true }, 2)
+      assert.deepEqual([two.sites.map(x => x.site), two.truncated], [['Shop.c.example', 'blog.c.example'], true])
+      // Each step of the skip scan is one index seek, however many documents a site has.
+      const plan = (cased.db.prepare('EXPLAIN QUERY PLAN SELECT t.site FROM stats t WHERE t.site > ? ORDER BY t.site LIMIT 1').all('a') as Array<{ detail: string }>).map(r => r.detail)
+      assert.deepEqual(plan, ['SEARCH t USING COVERING INDEX stats_site_name (site>?)'])
+    } finally {
+      cased.close()
+    }
+  })
+
   it('returns a site\'s documents of one granularity in [from, to), oldest first, at most limit', async () => {
     const day = await events.siteStats('shop.a.example', { granularity: 'day', from: '2026-11-26T00:00:00Z', to: '2026-11-29T00:00:00Z', limit: 10 })
     assert.deepEqual(day.map(d => [d['@timestamp'], d.hits, d.partial]), [
