@@ -10,11 +10,10 @@
  * await cluster.restart(2)     // same data directory, same ports
  * await cluster.stop()
  */
-import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KAFKA_VERSION } from './artifacts.ts'
-import { checkKafka } from './kafka.ts'
+import { checkKafka, kafkaClusterId } from './kafka.ts'
 import { canConnect, exists, freePorts, isAlive, run, sleep, spawnDetached, stopGroup, tail } from './proc.ts'
 
 export interface KafkaClusterOptions {
@@ -55,7 +54,7 @@ export async function startKafkaCluster (o: KafkaClusterOptions): Promise<KafkaC
   if (!await exists(libsDir)) throw new Error(`${libsDir} is missing: run \`npx tsx deploy/local/cli.ts up\` once to fetch Kafka.`)
   const ports = await freePorts(6)
   const heap = o.heap ?? '256m'
-  const clusterId = randomBytes(16).toString('base64url')
+  const clusterId = kafkaClusterId()
   const nodes: Node[] = [1, 2, 3].map(id => ({ id, port: ports[id - 1] ?? 0, controllerPort: ports[id + 2] ?? 0, dir: join(o.workDir, `node-${id}`), args: [], pid: 0 }))
   const voters = nodes.map(n => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')
 

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KAFKA_VERSION } from './artifacts.ts'
-import { checkKafka } from './kafka.ts'
+import { checkKafka, kafkaClusterId } from './kafka.ts'
 import { exists, freePorts, run, sleep, spawnDetached, stopGroup, tail } from './proc.ts'
 
 export interface SecureKafkaOptions {
@@ -111,7 +111,7 @@ export async function startSecureKafka (o: SecureKafkaOptions): Promise<SecureKa
   const java = join(javaHome, 'bin', 'java')
   const common = [`-Dlog4j.configuration=file:${log4jFile}`, '-Djava.awt.headless=true', '-cp', `${libsDir}/*`]
   const scram = o.users.flatMap(u => ['--add-scram', `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`])
-  await run(java, ['-Xmx128m', ...common, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', propsFile, ...scram], { timeoutMs: 120_000 })
+  await run(java, ['-Xmx128m', ...common, 'kafka.tools.StorageTool', 'format', '-t', kafkaClusterId(), '-c', propsFile, ...scram], { timeoutMs: 120_000 })
   const stdout = join(o.workDir, 'kafka.stdout.log')
   const pid = await spawnDetached(java, ['-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', ...common, 'kafka.Kafka', propsFile], {
     cwd: o.workDir, env: { ...process.env, LC_ALL: 'C.UTF-8' }, logFile: stdout

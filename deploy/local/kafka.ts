@@ -5,6 +5,18 @@ import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { canConnect, run, spawnDetached } from './proc.ts'
 
+/**
+ * A KRaft cluster id: 16 random bytes in base64url, drawn again while it starts with `-`, as Kafka's own
+ * `Uuid.randomUuid` does — `kafka-storage format -t -Abc…` takes such an id for an option and refuses to start
+ * (1 start in 64 failed that way).
+ */
+export function kafkaClusterId (): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
 export interface KafkaLayout {
   javaHome: string
   libsDir: string
@@ -69,7 +81,7 @@ export async function prepareKafka (l: KafkaLayout): Promise<string[]> {
   await writeFile(log4jFile, log4jProperties(kafkaLogFiles(l.logsDir).server))
   const common = [`-Dlog4j.configuration=file:${log4jFile}`, '-Djava.awt.headless=true', '-cp', `${l.libsDir}/*`]
   // A Kafka cluster id is 16 random bytes in URL-safe base64 without padding (22 characters).
-  const clusterId = randomBytes(16).toString('base64url')
+  const clusterId = kafkaClusterId()
   await run(join(l.javaHome, 'bin', 'java'), ['-Xmx256m', ...common, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile], { timeoutMs: 120_000 })
   return ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', ...common, 'kafka.Kafka', propsFile]
 }
