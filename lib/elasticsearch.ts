@@ -76,7 +76,6 @@ function readEsFile (field: string, file: string): string {
   }
 }
 
-/** Daily index of an event class: `<prefix>-<class>-YYYY.MM.DD` (UTC day of `@timestamp`). */
 /**
  * Failures of a read that go away by themselves: a shard that has not started yet (a daily index created a
  * moment ago answers 503 "all shards failed" / no_shard_available), a busy node (429), a gateway or a
@@ -107,6 +106,7 @@ export async function retryTransient<T> (run: () => Promise<T>, waits: readonly 
   }
 }
 
+/** Daily index of an event class: `<prefix>-<class>-YYYY.MM.DD` (UTC day of `@timestamp`). */
 export function indexName (prefix: string, eventClass: string, timestamp: string): string {
   const d = new Date(timestamp)
   const day = Number.isNaN(d.getTime()) ? new Date() : d

@@ -337,8 +337,8 @@ function sizeOf (v: Message['value'] | Message['key']): number {
 /**
  * Sends `topicMessages` in chunks under the request limit with acks=all, retrying each chunk with backoff
  * until Kafka acknowledges it; an acknowledged chunk, or an acknowledged partition of a chunk (PartialSendError),
- * is never sent again. Resolves true when everything is
- * acknowledged, false when `signal` aborted first (the caller then must not commit or checkpoint anything).
+ * is never sent again. Resolves true when everything is acknowledged, false when `signal` aborted first (the
+ * caller then must not commit or checkpoint anything).
  */
 export async function sendUntilAcked (producer: Pick<Producer, 'sendBatch'>, topicMessages: readonly TopicMessages[], opts: {
   signal: AbortSignal

@@ -1,8 +1,8 @@
 /**
  * The embedded indexer (#7): what indexer/elasticsearch/run.ts does for Kafka → Elasticsearch, done in-process
  * for the embedded store. A batch of messages (the shapes the Kafka topics carry) is decoded with the same
- * functions — index name, a real calendar time; schema and hash were checked by the in-process producer — and written to SQLite in ONE transaction together with
- * its dead letters; the call returns after the commit (synchronous=FULL), which is what lets a collector move
+ * functions — a real calendar time, the index name; schema and hash were checked by the in-process producer —
+ * and written to SQLite in ONE transaction together with its dead letters; the call returns after the commit (synchronous=FULL), which is what lets a collector move
  * its file checkpoint. Ids are deterministic, so a batch written again after a crash adds nothing.
  *
  * Sealing: the Sealer of the distributed mode, writing to the store's seals table. Its "offset" is the store's

@@ -93,7 +93,7 @@ export class Tailer {
     }
     const key = `${st.dev}:${st.ino}`
     if (active !== undefined && active.key === key) {
-      if (await this.wasTruncated(active, st.size)) await this.onTruncated(path, list, active)
+      if (await this.wasTruncated(active, st.size)) await this.onTruncated(path, list, active, st.size)
       else await this.noteHead(active, st.size)
       return
     }
@@ -106,7 +106,7 @@ export class Tailer {
     const fh = await open(path, 'r')
     const f: OpenFile = { fh, key, readPath: path, cp: fc, draining: false, lastGrowth: Date.now(), lastSize: st.size, head: Buffer.alloc(0), maxSize: st.size }
     list.push(f)
-    if (await this.wasTruncated(f, st.size)) await this.onTruncated(path, list, f)
+    if (await this.wasTruncated(f, st.size)) await this.onTruncated(path, list, f, st.size)
     else await this.noteHead(f, st.size)
   }
 
@@ -168,14 +168,13 @@ export class Tailer {
    * The file shrank below what we read: copytruncate (or an operator's truncation). The rest of the
    * old content may survive in a copy next to it: read it from there, then restart this inode at 0.
    */
-  private async onTruncated (path: string, list: OpenFile[], f: OpenFile): Promise<void> {
+  private async onTruncated (path: string, list: OpenFile[], f: OpenFile, size: number): Promise<void> {
     const copy = await this.findCopy(path, f)
     if (copy !== undefined) list.splice(list.indexOf(f), 0, copy)
     f.cp = { path, offset: 0, generation: f.cp.generation + 1, tail: '', ...(f.cp.idKey === undefined ? {} : { idKey: f.cp.idKey }) }
     f.head = Buffer.alloc(0)
-    const st = await f.fh.stat()
-    f.maxSize = st.size
-    await this.noteHead(f, st.size)
+    f.maxSize = size
+    await this.noteHead(f, size)
   }
 
   /**
@@ -186,10 +185,12 @@ export class Tailer {
   private async findCopy (path: string, f: OpenFile): Promise<OpenFile | undefined> {
     const [mark, at] = f.cp.offset > 0 ? [Buffer.from(f.cp.tail, 'base64'), f.cp.offset] : [f.head, f.head.length]
     if (mark.length === 0) return undefined
+    // A copy holds the mark, and past a read offset something not read yet.
+    const minSize = f.cp.offset > 0 ? f.cp.offset + 1 : at
     for (const sib of await siblings(path)) {
       let st: Stats
       try { st = await stat(sib) } catch { continue }
-      if (st.size < at || (f.cp.offset > 0 && st.size <= f.cp.offset) || `${st.dev}:${st.ino}` === f.key) continue
+      if (st.size < minSize || `${st.dev}:${st.ino}` === f.key) continue
       const fh = await open(sib, 'r')
       const probe = Buffer.alloc(mark.length)
       await fh.read(probe, 0, mark.length, at - mark.length)
